@@ -1,0 +1,1 @@
+"""calbridge service: everything with I/O (HTTP, database, upstream APIs)."""

@@ -1,0 +1,1 @@
+"""Clients for the upstream platforms (httpx), sharing one retry/backoff/rate-budget layer."""
