@@ -1,0 +1,337 @@
+"""The HTTP layer shared by every upstream client.
+
+One place decides how calbridge talks to an upstream API:
+
+* connect and read timeouts on every request;
+* retries (tenacity) with exponential backoff and full jitter on 429, 5xx, timeouts and
+  connection errors, honouring `Retry-After` (seconds or an HTTP date) when it is sent;
+* a client-side rate budget (`RateBudget`), shared by every client of the same API key;
+* one error type per failure, each naming the source: 401 → `UpstreamAuthError`,
+  other 4xx → `UpstreamRequestError` (with the body's `message`), retries exhausted →
+  `UpstreamUnavailable` (with the last status), unreadable JSON → `UpstreamProtocolError`.
+
+`sleep` and the budget's clock are injectable so tests of backoff and budgets do not wait.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import tenacity
+
+from bridge.upstream.errors import (
+    UpstreamAuthError,
+    UpstreamProtocolError,
+    UpstreamRequestError,
+    UpstreamUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+USER_AGENT = "calbridge/0.1 (+https://github.com/calbridge)"
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+class RateBudget:
+    """At most `limit` acquisitions in any sliding window of `period` seconds (thread-safe).
+
+    The window is exact: the timestamps of the last `limit` grants are kept, and a new
+    grant waits until the oldest of them is `period` seconds old.
+    """
+
+    def __init__(self, limit: int, period: float, *, clock: Clock = time.monotonic) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError(f"a rate budget needs limit >= 1 and period > 0, not {limit}/{period}")
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._granted: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> float:
+        """Take one slot now and return 0.0, or return how many seconds until one frees up."""
+        with self._lock:
+            now = self._clock()
+            while self._granted and self._granted[0] <= now - self.period:
+                self._granted.popleft()
+            if len(self._granted) < self.limit:
+                self._granted.append(now)
+                return 0.0
+            return self._granted[0] + self.period - now
+
+    def acquire(self, sleep: Sleep = time.sleep) -> float:
+        """Block (through `sleep`) until a slot is taken; return the seconds waited."""
+        waited = 0.0
+        while (wait := self.try_acquire()) > 0:
+            sleep(wait)
+            waited += wait
+        return waited
+
+
+_budgets: dict[str, RateBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def budget_for(key: str, limit: int, period: float) -> RateBudget:
+    """The one budget shared by every client of `key` (e.g. a hash of an API key).
+
+    Asking again for the same key with a different limit or period is a programming
+    error: two clients would each believe they own the whole budget.
+    """
+    with _budgets_lock:
+        budget = _budgets.get(key)
+        if budget is None:
+            budget = _budgets[key] = RateBudget(limit, period)
+        elif (budget.limit, budget.period) != (limit, period):
+            raise ValueError(
+                f"rate budget {key!r} already exists as {budget.limit}/{budget.period}s, "
+                f"not {limit}/{period}s"
+            )
+        return budget
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter; `Retry-After` longer than `max_retry_after` gives up.
+
+    The n-th retry waits a uniform random time in [0, min(cap, base * 2**(n-1))].
+    """
+
+    base: float = 0.5
+    cap: float = 30.0
+    max_retry_after: float = 60.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def delay(self, retry_number: int) -> float:
+        ceiling = min(self.cap, self.base * 2 ** min(retry_number - 1, 62))
+        return self.rng.uniform(0.0, ceiling)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait per `Retry-After` (delta-seconds or HTTP date); None if absent or bad."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def error_message(response: httpx.Response) -> str:
+    """The human message of an error response (TagMango `message`, Zoho `error`...)."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        for key in ("message", "error_description", "details"):
+            if isinstance(body.get(key), str) and body[key].strip():
+                return body[key].strip()
+        error = body.get("error")
+        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+            return error["message"].strip()
+        if isinstance(error, str) and error.strip():
+            return error.strip()
+    text = response.text.strip()
+    return text[:200] if text else response.reason_phrase or "no message"
+
+
+class _Transient(Exception):
+    """A failure worth retrying; carries what the final error should report."""
+
+    def __init__(self, description: str, status: int | None, retry_after: float | None = None):
+        super().__init__(description)
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+
+
+class UpstreamHTTP:
+    """An httpx client with the retry, timeout, budget and error policy of calbridge."""
+
+    def __init__(
+        self,
+        source_name: str,
+        *,
+        budget: RateBudget | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        max_attempts: int = 5,
+        backoff: Backoff | None = None,
+        sleep: Sleep = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+        auth_error_message: str = "the credentials were rejected",
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.source_name = source_name
+        self.budget = budget
+        self.max_attempts = max_attempts
+        self.backoff = backoff or Backoff()
+        self.auth_error_message = auth_error_message
+        self._sleep = sleep
+        self._client = httpx.Client(
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        auth_error_message: str | None = None,
+    ) -> httpx.Response:
+        """Send one request, retrying transient failures; a 2xx response or an UpstreamError."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Transient),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, method, url, headers, params, data, auth_error_message)
+        except _Transient as exc:
+            raise UpstreamUnavailable(
+                self.source_name,
+                f"{_where(url)} still failing after {self.max_attempts} attempts; "
+                f"last error: {exc.description}",
+                status=exc.status,
+            ) from exc
+
+    def get_json(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        auth_error_message: str | None = None,
+    ) -> Any:
+        """GET `url` and decode its JSON body; unreadable JSON → UpstreamProtocolError."""
+        response = self.send(
+            "GET", url, headers=headers, params=params, auth_error_message=auth_error_message
+        )
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            raise UpstreamProtocolError(
+                self.source_name,
+                f"{_where(url)} answered invalid or truncated JSON "
+                f"({len(response.content)} bytes): {exc}",
+                status=response.status_code,
+            ) from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> UpstreamHTTP:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
+        auth_error_message: str | None,
+    ) -> httpx.Response:
+        if self.budget is not None:
+            self.budget.acquire(self._sleep)
+        try:
+            response = self._client.request(method, url, headers=headers, params=params, data=data)
+        except httpx.TimeoutException as exc:
+            raise _Transient(f"timed out ({type(exc).__name__})", None) from exc
+        except httpx.TransportError as exc:
+            raise _Transient(f"connection failed ({type(exc).__name__}: {exc})", None) from exc
+
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        message = error_message(response)
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None and retry_after > self.backoff.max_retry_after:
+                raise UpstreamUnavailable(
+                    self.source_name,
+                    f"{_where(url)} answered HTTP {status} ({message}) and asked to retry "
+                    f"after {retry_after:.0f} s, longer than the {self.backoff.max_retry_after:.0f}"
+                    " s calbridge waits",
+                    status=status,
+                )
+            raise _Transient(f"HTTP {status} ({message})", status, retry_after)
+        if status == 401:
+            reason = auth_error_message or self.auth_error_message
+            raise UpstreamAuthError(
+                self.source_name, f"{reason} (HTTP 401: {message})", status=status
+            )
+        if 300 <= status < 400:
+            raise UpstreamProtocolError(
+                self.source_name,
+                f"{_where(url)} answered an unexpected redirect (HTTP {status}) to "
+                f"{response.headers.get('Location', '?')}",
+                status=status,
+            )
+        raise UpstreamRequestError(
+            self.source_name,
+            f"{_where(url)} refused the request (HTTP {status}): {message}",
+            status=status,
+        )
+
+    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return exc.retry_after
+        return self.backoff.delay(retry_state.attempt_number)
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        log.warning(
+            "%s: %s; attempt %d of %d, retrying in %.2f s",
+            self.source_name,
+            getattr(exc, "description", exc),
+            retry_state.attempt_number,
+            self.max_attempts,
+            wait,
+        )
+
+
+def _where(url: str) -> str:
+    """The URL without its query string, for error messages (queries may carry user ids)."""
+    return str(httpx.URL(url).copy_with(query=None))
