@@ -5,10 +5,301 @@ Every error is one clear line on stderr and a non-zero exit; every command has -
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
 import click
+
+from bridge import operations
+from bridge.operations import OperationError
+from feeds.model import Scope
+
+if TYPE_CHECKING:
+    from bridge import Services
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="calbridge")
 def main() -> None:
     """calbridge: calendar feeds for TagMango and TrainerCentral live sessions."""
+
+
+# -- plumbing ------------------------------------------------------------------------------
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear error line and exit non-zero."""
+    click.echo(f"calbridge: error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_services() -> Services:
+    """The app's services for a command run outside a web request."""
+    from bridge import create_app
+    from bridge.settings import SettingsError
+
+    try:
+        app = create_app()
+    except SettingsError as error:
+        fail(str(error))
+    return app.extensions["calbridge"]
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn the errors an operator can cause or meet into one line and exit 1."""
+    from bridge.refresh import FeedUnavailable
+    from bridge.store import StoreError
+    from bridge.upstream.errors import UpstreamError
+
+    try:
+        yield
+    except (OperationError, StoreError, UpstreamError) as error:
+        fail(str(error))
+    except FeedUnavailable as error:
+        fail(error.reason)
+
+
+def emit(result: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
+    if as_json or human is None:
+        click.echo(json.dumps(result, indent=None if as_json else 2, ensure_ascii=False))
+    else:
+        click.echo(human(result))
+
+
+def _links_text(result: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"{result.get('name') or 'share'} (id {result['id']})",
+            f"  calendar: {result['ics_url']}",
+            f"  webcal:   {result['webcal_url']}",
+            f"  page:     {result['page_url']}",
+        ]
+    )
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+# -- sources -------------------------------------------------------------------------------
+
+
+@main.group()
+def source() -> None:
+    """Register and list upstream sources (credentials are stored encrypted)."""
+
+
+@source.group("add")
+def source_add() -> None:
+    """Register a TagMango or TrainerCentral source."""
+
+
+@source_add.command("tagmango")
+@click.option("--name", required=True, help="A name for this source, used by `feed create`.")
+@click.option("--token", required=True, help="The TagMango API key.")
+@click.option("--whitelabel-host", required=True, help="The dashboard host, e.g. me.tagmango.com.")
+@click.option("--api-base", default="https://api-prod-new.tagmango.com", show_default=True)
+@click.option("--timezone", default="Asia/Kolkata", show_default=True, help="The creator's zone.")
+@click.option("--mangoes", default=None, help="Only these products (comma-separated ids).")
+@click.option("--user", default=None, help="Only this participant's calls (TagMango user id).")
+@json_option
+def source_add_tagmango(as_json: bool, **options: Any) -> None:
+    """Register a TagMango source (workshop video calls)."""
+    with reported_errors():
+        result = operations.add_tagmango_source(load_services(), **options)
+    emit(result, as_json, lambda r: f"added TagMango source {r['name']!r} (id {r['id']})")
+
+
+@source_add.command("trainercentral")
+@click.option("--name", required=True, help="A name for this source, used by `feed create`.")
+@click.option("--org-id", required=True, help="The academy's org id (the number in its URL).")
+@click.option("--academy-url", required=True, help="e.g. https://myacademy.trainercentral.com")
+@click.option(
+    "--filter",
+    type=click.Choice(["1", "5"]),
+    default="1",
+    show_default=True,
+    help="1: your sessions; 5: the whole academy's (admin role).",
+)
+@click.option("--access-token", default=None, help="A fixed Zoho access token.")
+@click.option("--client-id", default=None, help="Zoho OAuth client id (refresh-token flow).")
+@click.option("--client-secret", default=None, help="Zoho OAuth client secret.")
+@click.option("--refresh-token", default=None, help="Zoho OAuth refresh token.")
+@click.option(
+    "--accounts-url",
+    default="https://accounts.zoho.com",
+    show_default=True,
+    help="Your Zoho accounts server (data centre).",
+)
+@json_option
+def source_add_trainercentral(as_json: bool, **options: Any) -> None:
+    """Register a TrainerCentral source (live workshops)."""
+    with reported_errors():
+        result = operations.add_trainercentral_source(load_services(), **options)
+    emit(result, as_json, lambda r: f"added TrainerCentral source {r['name']!r} (id {r['id']})")
+
+
+@source.command("list")
+@json_option
+def source_list(as_json: bool) -> None:
+    """List the registered sources (never their credentials)."""
+    rows = operations.list_sources(load_services())
+    emit(
+        rows,
+        as_json,
+        lambda rs: "\n".join(f"{r['id']}\t{r['kind']}\t{r['name']}" for r in rs) or "no sources",
+    )
+
+
+# -- feeds ---------------------------------------------------------------------------------
+
+
+@main.group()
+def feed() -> None:
+    """Create, share, rotate, revoke and export feeds."""
+
+
+@feed.command("create")
+@click.option("--name", required=True, help="The calendar's name, as subscribers see it.")
+@click.option("--source", "sources", multiple=True, required=True, help="A source name (repeat).")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA zone of the feed.")
+@click.option(
+    "--history-days", type=int, default=30, show_default=True, help="Keep past sessions this long."
+)
+@click.option(
+    "--horizon-days",
+    type=int,
+    default=180,
+    show_default=True,
+    help="Include sessions up to this far ahead.",
+)
+@click.option("--user", default=None, help="A participant's feed: only this TagMango user's calls.")
+@click.option("--mangoes", default=None, help="Only these TagMango products (comma-separated).")
+@click.option(
+    "--alarm",
+    "alarm_minutes",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Reminder minutes before each session (0: none).",
+)
+@json_option
+def feed_create(as_json: bool, sources: tuple[str, ...], **options: Any) -> None:
+    """Create a feed; prints its secret URLs (shown only now and on rotate)."""
+    with reported_errors():
+        result = operations.create_feed(load_services(), sources=list(sources), **options)
+    emit(result, as_json, _links_text)
+
+
+@feed.command("list")
+@json_option
+def feed_list(as_json: bool) -> None:
+    """List feeds (their URLs are secret and not stored; rotate to get new ones)."""
+    rows = operations.list_feeds(load_services())
+
+    def human(rs: list[dict[str, Any]]) -> str:
+        lines = [
+            f"{r['id']}\t{r['name']}\t{','.join(r['sources'])}\t{r['timezone']}"
+            + ("\trevoked" if r["revoked_at"] else "")
+            for r in rs
+        ]
+        return "\n".join(lines) or "no feeds"
+
+    emit(rows, as_json, human)
+
+
+@feed.command("show")
+@click.argument("feed_id", type=int)
+@json_option
+def feed_show(feed_id: int, as_json: bool) -> None:
+    """Show one feed and its share links."""
+    with reported_errors():
+        result = operations.show_feed(load_services(), feed_id)
+    emit(result, as_json)
+
+
+@feed.command("rotate")
+@click.argument("feed_id", type=int)
+@json_option
+def feed_rotate(feed_id: int, as_json: bool) -> None:
+    """Give a feed a new secret URL; the old one stops working at once."""
+    with reported_errors():
+        result = operations.rotate_feed(load_services(), feed_id)
+    emit(result, as_json, _links_text)
+
+
+@feed.command("revoke")
+@click.argument("feed_id", type=int)
+@json_option
+def feed_revoke(feed_id: int, as_json: bool) -> None:
+    """Revoke a feed: its URLs answer 410 and its join links stop working."""
+    with reported_errors():
+        result = operations.revoke_feed(load_services(), feed_id)
+    emit(result, as_json, lambda r: f"revoked feed {r['id']} ({r['name']})")
+
+
+@feed.command("export")
+@click.argument("feed_id", type=int)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@click.option("--expand", is_flag=True, help="Write every occurrence as a single event.")
+def feed_export(feed_id: int, output: str | None, expand: bool) -> None:
+    """Render a feed to .ics without a server (fetching upstream if needed)."""
+    with reported_errors():
+        body = operations.export_feed(load_services(), feed_id, expand=expand)
+    if output is None:
+        click.get_binary_stream("stdout").write(body)
+        return
+    try:
+        with open(output, "wb") as handle:
+            handle.write(body)
+    except OSError as error:
+        fail(f"cannot write {output}: {error.strerror}")
+    click.echo(f"wrote {output} ({len(body)} bytes)", err=True)
+
+
+@feed.command("share")
+@click.argument("feed_id", type=int)
+@click.option(
+    "--scope",
+    type=click.Choice([s.value for s in Scope]),
+    default="busy",
+    show_default=True,
+    help="full: join links; no-links: titles only; busy: busy only.",
+)
+@click.option("--expires", default=None, help="Expiry date (YYYY-MM-DD) or ISO instant.")
+@json_option
+def feed_share(feed_id: int, scope: str, expires: str | None, as_json: bool) -> None:
+    """Create a share link for a feed with a narrower scope."""
+    with reported_errors():
+        result = operations.share_feed(load_services(), feed_id, scope=scope, expires=expires)
+    emit(result, as_json, _links_text)
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True)
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve feeds, pages, join links and the admin API (production, gunicorn)."""
+    from bridge import create_app
+    from bridge.serve import serve
+    from bridge.settings import SettingsError
+
+    try:
+        app = create_app()
+    except SettingsError as error:
+        fail(str(error))
+    serve(app, host, port, workers=workers, threads=threads)

@@ -1,0 +1,45 @@
+"""Prometheus metrics of one app instance, exposed at /metrics.
+
+Each app gets its own registry so tests (and several apps in one process) never
+share counters. Under gunicorn every worker reports its own numbers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The counters and histograms calbridge exports."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "calbridge_http_requests",
+            "HTTP requests answered, by route and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.refresh_seconds = Histogram(
+            "calbridge_refresh_duration_seconds",
+            "Time spent fetching one source from upstream and merging it into the archive.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "calbridge_upstream_errors",
+            "Upstream fetches that failed after every retry, by source.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.stale_serves = Counter(
+            "calbridge_stale_serves",
+            "Feeds served from the archive because an upstream was failing.",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,325 @@
+"""The operations an operator can perform, shared by the CLI and the admin API.
+
+Each operation validates its input and raises `OperationError` with one clear
+sentence; the callers only translate that into an exit code or a JSON error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bridge import Services
+from bridge.refresh import FeedView
+from bridge.sources import SourceConfigError, partition_for
+from feeds.model import Scope, SourceKind
+
+MAX_DAYS = 3660
+
+
+class OperationError(ValueError):
+    """Bad input for an operation; the message is shown to the operator as is."""
+
+
+class NotFound(OperationError):
+    """The feed, share or source named does not exist."""
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise OperationError(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin"
+        ) from None
+    return name
+
+
+def check_origin(url: str, what: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise OperationError(
+            f"{what} must be an http(s) URL such as https://example.com, got {url!r}"
+        )
+    return url.rstrip("/")
+
+
+def check_days(value: int, what: str) -> int:
+    if not 0 <= value <= MAX_DAYS:
+        raise OperationError(f"{what} must be between 0 and {MAX_DAYS} days, got {value}")
+    return value
+
+
+def split_ids(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    return [item.strip() for item in items if item and item.strip()]
+
+
+def _required(value: str | None, flag: str) -> str:
+    if not value or not value.strip():
+        raise OperationError(f"{flag} is required")
+    return value.strip()
+
+
+# -- sources -------------------------------------------------------------------------------
+
+
+def add_tagmango_source(
+    app: Services,
+    *,
+    name: str,
+    token: str,
+    whitelabel_host: str,
+    api_base: str = "https://api-prod-new.tagmango.com",
+    timezone: str = "Asia/Kolkata",
+    mangoes: str | list[str] | None = None,
+    user: str | None = None,
+) -> dict[str, Any]:
+    settings = {
+        "whitelabel_host": _required(whitelabel_host, "--whitelabel-host"),
+        "api_base": check_origin(api_base, "--api-base"),
+        "timezone": check_timezone(timezone),
+        "mangoes": split_ids(mangoes),
+        "user": user or None,
+    }
+    credentials = {"token": _required(token, "--token")}
+    return _add_source(app, name, SourceKind.TAGMANGO, settings, credentials)
+
+
+def add_trainercentral_source(
+    app: Services,
+    *,
+    name: str,
+    org_id: str,
+    academy_url: str,
+    filter: str = "1",
+    access_token: str | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    refresh_token: str | None = None,
+    accounts_url: str = "https://accounts.zoho.com",
+) -> dict[str, Any]:
+    if str(filter) not in ("1", "5"):
+        raise OperationError(
+            f"--filter must be 1 (your sessions) or 5 (the academy's), got {filter}"
+        )
+    oauth = (client_id, client_secret, refresh_token)
+    if access_token and any(oauth):
+        raise OperationError("give either --access-token or the OAuth client flags, not both")
+    if access_token:
+        credentials = {"access_token": access_token}
+    elif all(oauth):
+        credentials = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+        }
+    else:
+        raise OperationError(
+            "give --access-token, or all of --client-id, --client-secret and --refresh-token"
+        )
+    settings = {
+        "org_id": _required(org_id, "--org-id"),
+        "academy_url": check_origin(academy_url, "--academy-url"),
+        "filter": str(filter),
+        "accounts_url": check_origin(accounts_url, "--accounts-url"),
+    }
+    return _add_source(app, name, SourceKind.TRAINERCENTRAL, settings, credentials)
+
+
+def _add_source(
+    app: Services, name: str, kind: SourceKind, settings: dict, credentials: dict
+) -> dict[str, Any]:
+    name = _required(name, "--name")
+    if app.store.source_by_name(name) is not None:
+        raise OperationError(f"a source named {name!r} already exists")
+    source = app.store.add_source(name, kind.value, settings, credentials)
+    return source_info(source)
+
+
+def source_info(source: Any) -> dict[str, Any]:
+    """A source without its credentials."""
+    return {"id": source.id, "name": source.name, "kind": source.kind, **source.settings}
+
+
+def list_sources(app: Services) -> list[dict[str, Any]]:
+    return [source_info(source) for source in app.store.list_sources()]
+
+
+# -- feeds ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedLinks:
+    ics_url: str
+    webcal_url: str
+    page_url: str
+
+    @classmethod
+    def for_token(cls, public_url: str, token: str) -> FeedLinks:
+        ics = f"{public_url}/f/{token}.ics"
+        return cls(ics, "webcal://" + ics.split("://", 1)[1], f"{public_url}/f/{token}")
+
+
+def create_feed(
+    app: Services,
+    *,
+    name: str,
+    sources: list[str],
+    timezone: str = "UTC",
+    history_days: int = 30,
+    horizon_days: int = 180,
+    user: str | None = None,
+    mangoes: str | list[str] | None = None,
+    alarm_minutes: int | None = 10,
+) -> dict[str, Any]:
+    name = _required(name, "--name")
+    if not sources:
+        raise OperationError("give at least one --source")
+    rows = []
+    for source_name in sources:
+        row = app.store.source_by_name(source_name)
+        if row is None:
+            raise NotFound(f"no source named {source_name!r} (see `calbridge source list`)")
+        rows.append(row)
+    filters = {"user": user or None, "mangoes": split_ids(mangoes)}
+    for row in rows:
+        try:
+            partition_for(row.id, row.kind, filters)
+        except SourceConfigError as error:
+            raise OperationError(str(error)) from None
+    if alarm_minutes is not None and not 0 <= alarm_minutes <= 10080:
+        raise OperationError(f"--alarm must be between 0 and 10080 minutes, got {alarm_minutes}")
+    feed, token = app.store.create_feed(
+        name=name,
+        source_ids=[row.id for row in rows],
+        timezone=check_timezone(timezone),
+        history_days=check_days(history_days, "--history-days"),
+        horizon_days=check_days(horizon_days, "--horizon-days"),
+        filters=filters,
+        alarm_minutes=alarm_minutes or None,
+    )
+    return {**feed_info(app, feed), **vars(FeedLinks.for_token(app.settings.public_url, token))}
+
+
+def get_feed(app: Services, feed_id: int) -> Any:
+    feed = app.store.feed(feed_id)
+    if feed is None:
+        raise NotFound(f"no feed with id {feed_id} (see `calbridge feed list`)")
+    return feed
+
+
+def feed_info(app: Services, feed: Any) -> dict[str, Any]:
+    names = {source.id: source.name for source in app.store.list_sources()}
+    return {
+        "id": feed.id,
+        "name": feed.name,
+        "sources": [names.get(source_id, str(source_id)) for source_id in feed.source_ids],
+        "timezone": feed.timezone,
+        "history_days": feed.history_days,
+        "horizon_days": feed.horizon_days,
+        "user": feed.filters.get("user"),
+        "mangoes": feed.filters.get("mangoes") or [],
+        "alarm_minutes": feed.alarm_minutes,
+        "created_at": _iso(feed.created_at),
+        "rotated_at": _iso(feed.rotated_at),
+        "revoked_at": _iso(feed.revoked_at),
+    }
+
+
+def list_feeds(app: Services) -> list[dict[str, Any]]:
+    return [feed_info(app, feed) for feed in app.store.list_feeds()]
+
+
+def show_feed(app: Services, feed_id: int) -> dict[str, Any]:
+    feed = get_feed(app, feed_id)
+    shares = [share_info(app, share) for share in app.store.list_shares(feed.id)]
+    return {**feed_info(app, feed), "shares": shares}
+
+
+def rotate_feed(app: Services, feed_id: int) -> dict[str, Any]:
+    feed = get_feed(app, feed_id)
+    if feed.revoked_at is not None:
+        raise OperationError(f"feed {feed_id} is revoked; create a new feed instead")
+    token = app.store.rotate_feed(feed.id)
+    links = FeedLinks.for_token(app.settings.public_url, token)
+    return {**feed_info(app, get_feed(app, feed_id)), **vars(links)}
+
+
+def revoke_feed(app: Services, feed_id: int) -> dict[str, Any]:
+    get_feed(app, feed_id)
+    app.store.revoke_feed(feed_id)
+    return feed_info(app, get_feed(app, feed_id))
+
+
+def export_feed(app: Services, feed_id: int, *, expand: bool = False) -> bytes:
+    feed = get_feed(app, feed_id)
+    if feed.revoked_at is not None:
+        raise OperationError(f"feed {feed_id} is revoked")
+    view = FeedView(feed, Scope.FULL, f"f{feed.id}")
+    return app.refresher.render(view, expand=expand).body
+
+
+# -- share links ---------------------------------------------------------------------------
+
+
+def parse_expiry(value: str | None, now: datetime) -> datetime | None:
+    """A share link's expiry from YYYY-MM-DD (end of that day, UTC) or an ISO instant."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            expires = datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
+        else:
+            expires = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise OperationError(f"--expires must be a date like 2027-01-31, got {value!r}") from None
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    if expires <= now:
+        raise OperationError(f"--expires {value} is in the past")
+    return expires.astimezone(UTC)
+
+
+def share_feed(
+    app: Services, feed_id: int, *, scope: str = "busy", expires: str | None = None
+) -> dict[str, Any]:
+    feed = get_feed(app, feed_id)
+    if feed.revoked_at is not None:
+        raise OperationError(f"feed {feed_id} is revoked; it cannot be shared")
+    try:
+        share_scope = Scope(scope)
+    except ValueError:
+        raise OperationError(f"--scope must be full, no-links or busy, got {scope!r}") from None
+    expires_at = parse_expiry(expires, app.refresher.clock())
+    share, token = app.store.create_share(feed.id, share_scope.value, expires_at)
+    links = FeedLinks.for_token(app.settings.public_url, token)
+    return {**share_info(app, share), **vars(links)}
+
+
+def share_info(app: Services, share: Any) -> dict[str, Any]:
+    return {
+        "id": share.id,
+        "feed_id": share.feed_id,
+        "scope": share.scope,
+        "expires_at": _iso(share.expires_at),
+        "revoked_at": _iso(share.revoked_at),
+        "created_at": _iso(share.created_at),
+    }
+
+
+def revoke_share(app: Services, share_id: int) -> dict[str, Any]:
+    share = app.store.share(share_id)
+    if share is None:
+        raise NotFound(f"no share link with id {share_id}")
+    app.store.revoke_share(share_id)
+    return share_info(app, app.store.share(share_id))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

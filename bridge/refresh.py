@@ -1,0 +1,262 @@
+"""Fetch → archive → render → cache, with single-flight refreshes and stale-on-error.
+
+Every feed reads from one or more partitions (a source plus the feed's narrowing
+filters). A partition is fetched at most once per `cache_ttl` seconds and by one
+thread at a time: concurrent requests wait for the refresh in progress and then
+reuse its result. A failing upstream leaves the archive as it was, so the feed is
+rendered from the last good data and marked stale; a partition that has never been
+fetched successfully makes the feed unavailable (503), never empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from bridge.metrics import Metrics
+from bridge.settings import Settings
+from bridge.signing import JoinSigner
+from bridge.sources import Partition, build_client, partition_for
+from bridge.store import FeedRow, Store
+from bridge.upstream.errors import UpstreamError
+from feeds.ical import FeedOptions, plan_feed, render_event, render_feed
+from feeds.model import Scope, Session
+
+log = logging.getLogger(__name__)
+
+# A cancelled occurrence stays in the feed (as a tombstone or EXDATE) until this long after its end.
+TOMBSTONE_GRACE = timedelta(days=1)
+# After a failed fetch, the next attempt waits at least this long (or the TTL, if shorter).
+FAILURE_BACKOFF = timedelta(seconds=60)
+# A join link keeps working until this long after the session ended.
+JOIN_GRACE = timedelta(hours=24)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class FeedUnavailable(Exception):
+    """No good data to serve yet: answered with 503, Retry-After and this reason."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """What a feed or share token gives access to."""
+
+    feed: FeedRow
+    scope: Scope
+    owner: str  # "f<feed id>" or "s<share id>": what join links are signed for
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    body: bytes
+    etag: str
+    last_modified: datetime
+    refreshed_at: datetime  # the oldest last-good fetch among the feed's partitions
+    stale_since: datetime | None  # set when an upstream is failing and older data is served
+
+    def stale_age(self, now: datetime) -> int | None:
+        if self.stale_since is None:
+            return None
+        return max(0, int((now - self.stale_since).total_seconds()))
+
+
+@dataclass
+class _CachedRender:
+    generation: tuple[int, ...]
+    rendered_at: float
+    feed: RenderedFeed
+
+
+class Refresher:
+    """Keeps partitions fresh and renders feeds from the archive."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        client_factory: Callable[..., object] = build_client,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+        self.clock = clock
+        self.client_factory = client_factory
+        self.signer = JoinSigner(settings.secret_key, settings.secret_key_fallbacks)
+        self.uid_domain = urlsplit(settings.public_url).hostname or "calbridge.local"
+        self._guard = threading.Lock()
+        self._locks: dict[Partition, threading.Lock] = {}
+        self._next_fetch: dict[Partition, float] = {}
+        self._generation: dict[Partition, int] = {}
+        self._renders: dict[tuple[str, Scope, bool], _CachedRender] = {}
+
+    # -- partitions -------------------------------------------------------------------------
+
+    def partitions(self, feed: FeedRow) -> list[Partition]:
+        sources = [self.store.source(source_id) for source_id in feed.source_ids]
+        return [partition_for(source.id, source.kind, feed.filters) for source in sources]
+
+    def fetch_window(self, feed: FeedRow, now: datetime) -> tuple[datetime, datetime]:
+        # Fetch a day of the past too: a session that just ended is not "vanished".
+        return now - timedelta(days=1), now + timedelta(days=feed.horizon_days)
+
+    def refresh(self, partition: Partition, window: tuple[datetime, datetime]) -> None:
+        """Fetch `partition` unless it was fetched within the TTL; one thread at a time."""
+        with self._guard:
+            lock = self._locks.setdefault(partition, threading.Lock())
+        with lock:
+            if time.monotonic() < self._next_fetch.get(partition, 0.0):
+                return
+            self._fetch(partition, window)
+
+    def _fetch(self, partition: Partition, window: tuple[datetime, datetime]) -> None:
+        source = self.store.source(partition.source_id)
+        started = time.monotonic()
+        ttl = self.settings.cache_ttl
+        try:
+            client = self.client_factory(
+                source.kind,
+                source.name,
+                source.settings,
+                self.store.source_credentials(source),
+                partition,
+                token_store=self.store,
+            )
+            result = client.fetch(*window)
+        except UpstreamError as error:
+            log.warning("refresh of %s failed: %s", source.name, error)
+            self.metrics.upstream_errors.labels(source.name).inc()
+            self.store.record_fetch(partition, ok=False, error=str(error), at=self.clock())
+            retry_in = min(ttl, FAILURE_BACKOFF.total_seconds())
+            self._next_fetch[partition] = time.monotonic() + retry_in
+            return
+        for warning in result.warnings:
+            log.warning("%s: %s", source.name, warning)
+        now = self.clock()
+        merged = self.store.merge_sessions(partition, result.sessions, *window, now=now)
+        self.store.record_fetch(partition, ok=True, error=None, at=now)
+        if merged.changed_anything:
+            self._generation[partition] = self._generation.get(partition, 0) + 1
+        self._next_fetch[partition] = time.monotonic() + ttl
+        self.metrics.refresh_seconds.labels(source.name).observe(time.monotonic() - started)
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def options(self, view: FeedView, *, expand: bool, now: datetime) -> FeedOptions:
+        feed = view.feed
+        join_url = None
+        if view.scope is Scope.FULL:
+            public = self.settings.public_url
+
+            def join_url(uid: str) -> str:
+                return f"{public}/j/{self.signer.sign(view.owner, uid)}"
+
+        return FeedOptions(
+            name=feed.name,
+            timezone=feed.timezone,
+            scope=view.scope,
+            alarm_minutes=feed.alarm_minutes,
+            expand=expand,
+            uid_domain=self.uid_domain,
+            join_url=join_url,
+            window_start=now - timedelta(days=feed.history_days),
+            window_end=now + timedelta(days=feed.horizon_days),
+        )
+
+    def sessions(
+        self, feed: FeedRow, partitions: Iterable[Partition], now: datetime
+    ) -> list[Session]:
+        start = now - timedelta(days=feed.history_days)
+        end = now + timedelta(days=feed.horizon_days)
+        return [
+            session
+            for session in self.store.archived_sessions(list(partitions), start, end)
+            if not (session.cancelled and session.end < now - TOMBSTONE_GRACE)
+        ]
+
+    def render(self, view: FeedView, *, expand: bool = False) -> RenderedFeed:
+        """The feed's bytes, refreshing stale partitions first (raises FeedUnavailable)."""
+        now = self.clock()
+        partitions = self.partitions(view.feed)
+        for partition in partitions:
+            self.refresh(partition, self.fetch_window(view.feed, now))
+        states = [self.store.fetch_state(partition) for partition in partitions]
+        never = [state for state in states if state.last_success_at is None]
+        if never:
+            reasons = "; ".join(state.last_error or "not fetched yet" for state in never)
+            raise FeedUnavailable(f"This calendar has no data yet: {reasons}", retry_after=60)
+        failing = [state for state in states if state.failing]
+        stale_since = min((state.last_success_at for state in failing), default=None)
+        refreshed_at = min(state.last_success_at for state in states)
+
+        key = (view.owner, view.scope, expand)
+        generation = tuple(self._generation.get(p, 0) for p in partitions)
+        cached = self._renders.get(key)
+        fresh_for = self.settings.cache_ttl
+        if (
+            cached is not None
+            and cached.generation == generation
+            and time.monotonic() - cached.rendered_at < fresh_for
+        ):
+            rendered = cached.feed
+        else:
+            sessions = self.sessions(view.feed, partitions, now)
+            body = render_feed(sessions, self.options(view, expand=expand, now=now))
+            last_modified = max(
+                (s.changed_at for s in sessions if s.changed_at), default=view.feed.created_at
+            )
+            rendered = RenderedFeed(
+                body=body,
+                etag=hashlib.sha256(body).hexdigest()[:32],
+                last_modified=last_modified,
+                refreshed_at=refreshed_at,
+                stale_since=None,
+            )
+            self._renders[key] = _CachedRender(generation, time.monotonic(), rendered)
+        if stale_since is not None:
+            self.metrics.stale_serves.inc()
+        return RenderedFeed(
+            rendered.body, rendered.etag, rendered.last_modified, refreshed_at, stale_since
+        )
+
+    def render_event(self, view: FeedView, uid: str) -> bytes | None:
+        """One event (or series) of the feed as its own calendar, for download."""
+        now = self.clock()
+        sessions = self.sessions(view.feed, self.partitions(view.feed), now)
+        for expand in (False, True):
+            body = render_event(sessions, self.options(view, expand=expand, now=now), uid)
+            if body is not None:
+                return body
+        return None
+
+    def occurrences_for(self, view: FeedView, uid: str) -> list[Session]:
+        """The archived occurrences behind one event UID (a single session or a series)."""
+        now = self.clock()
+        sessions = self.sessions(view.feed, self.partitions(view.feed), now)
+        for expand in (False, True):
+            for planned in plan_feed(sessions, self.options(view, expand=expand, now=now)):
+                if planned.uid == uid:
+                    return list(planned.sessions)
+        return []
+
+
+def pick_occurrence(occurrences: list[Session], now: datetime) -> Session | None:
+    """The occurrence a join link leads to: the current or next live one, if any."""
+    live = [s for s in occurrences if not s.cancelled and s.end > now - JOIN_GRACE]
+    return min(live, key=lambda s: s.start, default=None)

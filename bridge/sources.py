@@ -1,0 +1,91 @@
+"""From a stored source (settings + decrypted credentials) to an upstream client.
+
+A feed may narrow a TagMango source to one participant (`user`) or to some
+products (`mangoes`); each distinct narrowing is its own upstream query, so it
+is its own *partition* of the archive. The unfiltered source is partition "".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.upstream.base import SourceClient
+from feeds.model import SourceKind
+
+
+class SourceConfigError(ValueError):
+    """A source or feed option that cannot work (the message says which and why)."""
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """One upstream query of one source: the source plus the feed's narrowing filters."""
+
+    source_id: int
+    user: str | None = None
+    mangoes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        parts = []
+        if self.user:
+            parts.append(f"user={self.user}")
+        if self.mangoes:
+            parts.append("mangoes=" + ",".join(self.mangoes))
+        return "&".join(parts)
+
+
+def partition_for(source_id: int, kind: str, filters: Mapping[str, Any]) -> Partition:
+    """The partition a feed with `filters` reads from this source."""
+    user = filters.get("user") or None
+    mangoes = tuple(sorted(filters.get("mangoes") or ()))
+    if (user or mangoes) and kind != SourceKind.TAGMANGO:
+        raise SourceConfigError(
+            "--user and --mangoes narrow TagMango sources only; "
+            f"source {source_id} is a {kind} source"
+        )
+    return Partition(source_id, user, mangoes)
+
+
+def build_client(
+    kind: str,
+    name: str,
+    settings: Mapping[str, Any],
+    credentials: Mapping[str, Any],
+    partition: Partition,
+    *,
+    token_store: Any = None,
+) -> SourceClient:
+    """An upstream client for one partition of a stored source."""
+    if kind == SourceKind.TAGMANGO:
+        from bridge.upstream.tagmango import TagMangoClient, TagMangoConfig
+
+        source_mangoes = tuple(settings.get("mangoes") or ())
+        config = TagMangoConfig(
+            name=name,
+            token=credentials["token"],
+            whitelabel_host=settings["whitelabel_host"],
+            api_base=settings.get("api_base") or TagMangoConfig.api_base,
+            timezone=settings.get("timezone") or TagMangoConfig.timezone,
+            mangoes=partition.mangoes or source_mangoes,
+            user=partition.user or settings.get("user") or None,
+        )
+        return TagMangoClient(config)
+    if kind == SourceKind.TRAINERCENTRAL:
+        from bridge.upstream.trainercentral import TrainerCentralClient, TrainerCentralConfig
+
+        tc_config = TrainerCentralConfig(
+            name=name,
+            org_id=settings["org_id"],
+            academy_url=settings["academy_url"],
+            filter=str(settings.get("filter") or "1"),
+            accounts_url=settings.get("accounts_url") or TrainerCentralConfig.accounts_url,
+            access_token=credentials.get("access_token"),
+            client_id=credentials.get("client_id"),
+            client_secret=credentials.get("client_secret"),
+            refresh_token=credentials.get("refresh_token"),
+        )
+        return TrainerCentralClient(tc_config, token_store=token_store)
+    raise SourceConfigError(f"unknown source kind {kind!r}")

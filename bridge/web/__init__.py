@@ -1,0 +1,1 @@
+"""HTTP blueprints: feeds (.ics), pages (HTML), join (redirects), api (admin JSON)."""

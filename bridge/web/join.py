@@ -1,0 +1,76 @@
+"""`/j/<token>`: check a signed join link and redirect to the meeting's current URL.
+
+The token names the feed or share it was issued for and the event's UID. On each
+click we check the signature, that the feed or share is still active, that the
+session is not long over and that the target is a web address; otherwise the
+person gets a page that says why, with the matching status.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from bridge import services
+from bridge.refresh import pick_occurrence
+from bridge.signing import BadJoinToken
+from bridge.web.access import view_for_owner
+
+blueprint = Blueprint("join", __name__)
+
+
+def refusal(status: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("message.html", title=title, message=message, status=status), status
+
+
+@blueprint.errorhandler(HTTPException)
+def html_error(error: HTTPException) -> tuple[str, int]:
+    titles = {400: "Invalid join link", 404: "Not found", 410: "Link no longer works"}
+    return refusal(error.code or 500, titles.get(error.code or 500, "Error"), error.description)
+
+
+def is_web_address(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+@blueprint.get("/j/<token>")
+def join(token: str) -> Response | tuple[str, int]:
+    app = services()
+    try:
+        claim = app.refresher.signer.verify(token)
+    except BadJoinToken:
+        return refusal(
+            400,
+            "This join link is not valid",
+            "The link has been altered or was never issued by this calendar. "
+            "Use the Join link in your calendar event.",
+        )
+    now = app.refresher.clock()
+    view = view_for_owner(claim.owner, now)
+    occurrences = app.refresher.occurrences_for(view, claim.uid)
+    session = pick_occurrence(occurrences, now)
+    if session is None:
+        if occurrences and all(s.cancelled for s in occurrences):
+            return refusal(410, "This session was cancelled", "The host cancelled this session.")
+        return refusal(
+            410,
+            "This session is over",
+            "Join links work until a day after the session ends.",
+        )
+    if not session.meeting_url:
+        return refusal(
+            404,
+            "No meeting link yet",
+            "The host hasn't added a link yet. Try again closer to the start time.",
+        )
+    if not is_web_address(session.meeting_url):
+        return refusal(
+            400,
+            "This meeting link can't be opened",
+            "The meeting link the host set is not a web address, so calbridge won't open it.",
+        )
+    return redirect(session.meeting_url.strip(), code=302)
