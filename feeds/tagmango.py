@@ -1,0 +1,253 @@
+"""TagMango video-call JSON → Sessions (pure: no network, no Flask, no database).
+
+`GET /api/v1/external/workshops/video-calls` answers `{total, data: [{date, calls: [...]}]}`,
+sometimes wrapped in `{message, success, code, statusMessage, result: {...}}` (or with
+`data` as the wrapper key). `parse_page` accepts all three and returns the sessions of one
+page plus what the paginating client needs to know (`total`, raw call and group counts).
+
+Only `fromTime`/`toTime` (UTC instants) are trusted for times: the grouping `date` is local
+to whatever `x-timezone-offset` was sent and is used for counting only. One malformed call
+is skipped with a warning that names it; a body of the wrong shape raises `MalformedResponse`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from inscriptis import get_text
+
+from feeds.model import InvalidSession, Session, SourceKind, Status
+
+log = logging.getLogger(__name__)
+
+CANCELLED_STATUSES = frozenset({"cancelled", "canceled", "deleted"})
+KNOWN_CONFIRMED_STATUSES = frozenset({"available"})
+# The docs never show a series field; `groupId` is what check-availability takes.
+SERIES_FIELDS = ("groupId", "seriesId", "recurringGroupId", "groupID", "videoCallGroupId")
+TIMEZONE_FIELDS = ("timezoneName", "timezone", "timeZone", "creatorTimezone")
+
+_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
+_BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
+
+_unknown_statuses: set[str] = set()
+_unknown_statuses_lock = threading.Lock()
+
+
+class MalformedResponse(ValueError):
+    """The body is not a TagMango video-call list at all (not just one bad record)."""
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    """One page of the video-call list.
+
+    `call_count` and `group_count` count raw records, malformed ones included, so the
+    paginating client can tell a full page from the last one; `dates` are the group dates.
+    """
+
+    sessions: list[Session]
+    warnings: list[str] = field(default_factory=list)
+    total: int | None = None
+    call_count: int = 0
+    group_count: int = 0
+    dates: frozenset[str] = frozenset()
+
+
+def parse_page(body: Any, source_name: str) -> ParsedPage:
+    """Parse one decoded response body; raise MalformedResponse if its shape is wrong."""
+    payload = _unwrap(body)
+    warnings: list[str] = []
+    total = _parse_total(payload.get("total"), warnings)
+    groups = payload.get("data")
+    if not isinstance(groups, list):
+        raise MalformedResponse(f"'data' is {_kind(groups)}, not a list of date groups")
+
+    sessions: list[Session] = []
+    dates: set[str] = set()
+    call_count = 0
+    for group_index, group in enumerate(groups):
+        if not isinstance(group, Mapping) or not isinstance(group.get("calls"), list):
+            raise MalformedResponse(
+                f"data[{group_index}] is not a date group with a 'calls' list: {_kind(group)}"
+            )
+        if isinstance(group.get("date"), str):
+            dates.add(group["date"])
+        for call_index, record in enumerate(group["calls"]):
+            call_count += 1
+            where = f"data[{group_index}].calls[{call_index}]"
+            try:
+                sessions.append(parse_call(record, source_name, warnings))
+            except InvalidSession as exc:
+                warnings.append(f"skipped TagMango call {_name_of(record, where)}: {exc}")
+    return ParsedPage(sessions, warnings, total, call_count, len(groups), frozenset(dates))
+
+
+def parse_call(record: Any, source_name: str, warnings: list[str] | None = None) -> Session:
+    """One call object → Session; InvalidSession if its id or times are missing or invalid.
+
+    Optional fields of the wrong type are ignored (with a warning, when a list is given).
+    """
+    if not isinstance(record, Mapping):
+        raise InvalidSession(f"a call must be an object, not {_kind(record)}")
+    call_id = record.get("_id")
+    if not isinstance(call_id, str) or not call_id.strip():
+        raise InvalidSession(f"'_id' is {_kind(call_id)}, not a non-empty string")
+    call_id = call_id.strip()
+    start = _instant(record.get("fromTime"), "fromTime")
+    end = _instant(record.get("toTime"), "toTime")
+
+    def optional(value: Any, what: str) -> str | None:
+        if value is None or isinstance(value, str):
+            return value if value and value.strip() else None
+        if warnings is not None:
+            warnings.append(f"TagMango call {call_id}: ignored '{what}' ({_kind(value)})")
+        return None
+
+    creator = record.get("creator")
+    creator = creator if isinstance(creator, Mapping) else {}
+    mango = record.get("mango")
+    mango_id = mango if isinstance(mango, str) else None
+    mango = mango if isinstance(mango, Mapping) else {}
+    mango_title = optional(mango.get("title"), "mango.title")
+    title = record.get("title")
+    if not isinstance(title, str) or not title.strip():
+        optional(title, "title")
+        title = mango_title or "TagMango video call"
+
+    description = optional(record.get("description"), "description") or optional(
+        mango.get("description"), "mango.description"
+    )
+    meeting_url = optional(record.get("meetingUrl"), "meetingUrl")
+    return Session(
+        source_kind=SourceKind.TAGMANGO,
+        source_name=source_name,
+        upstream_id=call_id,
+        title=title,
+        start=start,
+        end=end,
+        series_key=_series_key(record),
+        description=plain_text(description) if description else "",
+        status=_status(record.get("status")),
+        meeting_url=meeting_url.strip() if meeting_url else None,
+        organizer_name=optional(creator.get("name"), "creator.name"),
+        organizer_email=optional(creator.get("email"), "creator.email"),
+        platform=optional(record.get("platform"), "platform"),
+        product_id=optional(mango.get("_id"), "mango._id") or mango_id,
+        product_title=mango_title,
+        timezone=_timezone(record),
+    )
+
+
+def plain_text(text: str) -> str:
+    """Descriptions may be HTML (mango descriptions come from a rich-text editor)."""
+    if _HTML_TAG.search(text):
+        text = get_text(text)
+    text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def _unwrap(body: Any) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise MalformedResponse(f"the body is {_kind(body)}, not a JSON object")
+    if body.get("success") is False:
+        raise MalformedResponse(f"the API reported failure: {body.get('message', body)!r}")
+    for key in ("result", "data"):
+        inner = body.get(key)
+        if isinstance(inner, Mapping):
+            return inner
+    if "data" in body:
+        return body
+    raise MalformedResponse(
+        f"no 'data' list and no 'result'/'data' envelope; keys: {sorted(body)[:10]}"
+    )
+
+
+def _parse_total(value: Any, warnings: list[str]) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        warnings.append(f"ignored TagMango 'total' ({_kind(value)})")
+        return None
+    try:
+        total = int(value)
+    except ValueError:
+        warnings.append(f"ignored TagMango 'total' {value!r}: not a number")
+        return None
+    if total < 0 or total != float(value):
+        warnings.append(f"ignored TagMango 'total' {value!r}: not a count")
+        return None
+    return total
+
+
+def _instant(value: Any, what: str) -> datetime:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidSession(f"'{what}' is {_kind(value)}, not an ISO date-time")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InvalidSession(f"'{what}' {value!r} is not an ISO date-time") from exc
+    if parsed.tzinfo is None:
+        raise InvalidSession(f"'{what}' {value!r} has no UTC offset")
+    return parsed
+
+
+def _status(value: Any) -> Status:
+    if not isinstance(value, str) or not value.strip():
+        return Status.CONFIRMED
+    status = value.strip().lower()
+    if status in CANCELLED_STATUSES:
+        return Status.CANCELLED
+    if status not in KNOWN_CONFIRMED_STATUSES:
+        with _unknown_statuses_lock:
+            first_time = status not in _unknown_statuses
+            _unknown_statuses.add(status)
+        if first_time:
+            log.warning("TagMango call status %r is unknown; treating it as confirmed", value)
+    return Status.CONFIRMED
+
+
+def _series_key(record: Mapping[str, Any]) -> str | None:
+    for name in SERIES_FIELDS:
+        value = record.get(name)
+        if isinstance(value, Mapping):  # a populated reference: {"_id": ...}
+            value = value.get("_id")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def _timezone(record: Mapping[str, Any]) -> str | None:
+    for name in TIMEZONE_FIELDS:
+        value = record.get(name)
+        if isinstance(value, str) and "/" in value:  # an IANA name, not "+05:30"
+            try:
+                ZoneInfo(value.strip())
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return value.strip()
+    return None
+
+
+def _name_of(record: Any, where: str) -> str:
+    if isinstance(record, Mapping):
+        call_id = record.get("_id")
+        if isinstance(call_id, str) and call_id.strip():
+            return f"{call_id.strip()} ({where})"
+    return f"at {where}"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "missing"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return f"a {type(value).__name__}"
