@@ -25,6 +25,7 @@ __all__ = ["LintProblem", "lint"]
 MAX_FEED_BYTES = 900_000
 MAX_FEED_EVENTS = 1000
 MAX_LINE_OCTETS = 75
+MAX_PER_RULE = 20
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def lint(data: bytes) -> list[LintProblem]:
         )
     for calendar in calendars:
         _check_calendar(calendar, problems)
-    problems.sort(key=lambda p: (p.line is None, p.line or 0))
+    problems = _capped(sorted(problems, key=lambda p: (p.line is None, p.line or 0)))
     events = sum(1 for c in calendars for child in c.children if child.name == "VEVENT")
     if len(data) > MAX_FEED_BYTES:
         problems.append(
@@ -127,6 +128,20 @@ def lint(data: bytes) -> list[LintProblem]:
     return problems
 
 
+def _capped(problems: list[LintProblem]) -> list[LintProblem]:
+    """At most MAX_PER_RULE problems per rule (a file with LF endings breaks every line)."""
+    kept: list[LintProblem] = []
+    counts: Counter[str] = Counter()
+    for problem in problems:
+        counts[problem.rule] += 1
+        if counts[problem.rule] <= MAX_PER_RULE:
+            kept.append(problem)
+    for rule, count in counts.items():
+        if count > MAX_PER_RULE:
+            kept.append(LintProblem(rule, f"... and {count - MAX_PER_RULE} more like this"))
+    return kept
+
+
 # --- bytes and lines ---------------------------------------------------------------------
 
 
@@ -138,8 +153,8 @@ def _physical_checks(data: bytes, problems: list[LintProblem]) -> list[tuple[int
         data = data[3:]
     pieces = re.split(rb"(\r\n|\r|\n)", data)
     lines, endings = pieces[0::2], pieces[1::2]
-    if lines and lines[-1] == b"" and endings:
-        lines.pop()
+    if lines[-1] == b"":
+        lines.pop()  # nothing after the last line ending (or an empty file)
     elif data:
         add(LintProblem("crlf", "the last line does not end with CRLF", len(lines)))
     logical: list[tuple[int, bytearray]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
+import icalendar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -276,3 +277,47 @@ def test_any_zone_either_none_or_agrees_with_zoneinfo(tzid: str, year: int, mont
     assert_outlook_shape(vtz)
     assert check_vtimezone(vtz, tzid, start, end) == []
     assert_matches_zoneinfo_via_icalendar(vtz, tzid, start, end)
+
+
+@pytest.mark.parametrize(
+    "tzid",
+    [
+        "America/New_York",
+        "Europe/Berlin",
+        "Australia/Sydney",
+        "Australia/Lord_Howe",
+        "Pacific/Chatham",
+        "America/Santiago",
+        "Asia/Kolkata",
+    ],
+)
+def test_generated_vtimezone_is_read_right_by_every_validator(tzid: str) -> None:
+    """A daily 12:00 series through 2026 expands (r-i-e and ical.js alike) as zoneinfo says."""
+    from tests.ical_validators import validate_feed
+
+    zone = zoneinfo.ZoneInfo(tzid)
+    vtz = vtimezone_for(tzid, *WINDOW_2026)
+    assert vtz is not None
+    calendar = icalendar.Calendar()
+    calendar.add("VERSION", "2.0")
+    calendar.add("PRODID", "-//calbridge tests//EN")
+    calendar.add_component(vtz)
+    event = icalendar.Event()
+    event.add("UID", "daily@test")
+    event.add("DTSTAMP", datetime(2026, 1, 1, tzinfo=UTC))
+    event.add("SUMMARY", "Daily")
+    event.add("DTSTART", datetime(2026, 1, 1, 12, tzinfo=zone))
+    event.add("DTEND", datetime(2026, 1, 1, 13, tzinfo=zone))
+    event.add("RRULE", {"FREQ": "DAILY", "COUNT": 365})
+    calendar.add_component(event)
+
+    occurrences = validate_feed(
+        calendar.to_ical(),
+        start=datetime(2025, 12, 1, tzinfo=UTC),
+        end=datetime(2027, 1, 2, tzinfo=UTC),
+    )
+    expected = [
+        (datetime(2026, 1, 1, 12) + timedelta(days=n)).replace(tzinfo=zone).astimezone(UTC)
+        for n in range(365)
+    ]
+    assert [o.start for o in occurrences] == expected
