@@ -303,3 +303,38 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     except SettingsError as error:
         fail(str(error))
     serve(app, host, port, workers=workers, threads=threads)
+
+
+# -- checks --------------------------------------------------------------------------------
+
+
+@main.command("lint")
+@click.argument("path", metavar="FILE")
+def lint_command(path: str) -> None:
+    """Check an .ics FILE for what breaks calendar clients ("-" reads standard input).
+
+    Prints one line per problem, FILE:LINE: rule: message. Exits 1 when there are errors,
+    0 when there are none (warnings, such as size, are printed but don't fail), and 2 when
+    FILE cannot be read.
+    """
+    from feeds.lint import lint
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read()
+    except OSError as error:
+        fail(f"cannot read {path}: {error.strerror or error}", code=2)
+    problems = lint(data)
+    for problem in problems:
+        where = path if problem.line is None else f"{path}:{problem.line}"
+        severity = "warning: " if problem.severity == "warning" else ""
+        click.echo(f"{where}: {problem.rule}: {severity}{problem.message}")
+    errors = sum(problem.severity == "error" for problem in problems)
+    if errors:
+        sys.exit(1)
+    warnings = len(problems)
+    note = f" ({warnings} warning{'s' if warnings > 1 else ''})" if warnings else ""
+    click.echo(f"{path}: ok{note}")
