@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import icalendar
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feeds.lint import LintProblem, lint
 from tests.ical_validators import REFERENCE_FEED
@@ -396,3 +401,31 @@ def test_too_many_bytes_is_a_warning() -> None:
     data = _feed_with_events(500, description)
     assert len(data) > 900_000
     assert [(p.rule, p.severity) for p in lint(data)] == [("size", "warning")]
+
+
+# --- property: what icalendar writes for any text is clean -----------------------------------
+
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\x7f"),
+    max_size=300,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(summary=_TEXT, description=_TEXT, location=_TEXT)
+def test_icalendar_output_with_any_text_is_clean(
+    summary: str, description: str, location: str
+) -> None:
+    calendar = icalendar.Calendar()
+    calendar.add("VERSION", "2.0")
+    calendar.add("PRODID", "-//calbridge tests//EN")
+    event = icalendar.Event()
+    event.add("UID", "any@test")
+    event.add("DTSTAMP", datetime(2026, 3, 1, tzinfo=UTC))
+    event.add("DTSTART", datetime(2026, 3, 2, 10, tzinfo=UTC))
+    event.add("DTEND", datetime(2026, 3, 2, 11, tzinfo=UTC))
+    event.add("SUMMARY", summary)
+    event.add("DESCRIPTION", description + "\n" + description)
+    event.add("LOCATION", location)
+    calendar.add_component(event)
+    assert lint(calendar.to_ical()) == []
