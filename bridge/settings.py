@@ -1,0 +1,169 @@
+"""Typed settings for the bridge service, read from CALBRIDGE_* environment variables.
+
+Every problem is reported as one `SettingsError` sentence naming the variable, so the
+operator sees what to fix before the service starts, never a stack trace later.
+
+    CALBRIDGE_SECRET_KEY            required outside the demo; signs links, encrypts credentials
+    CALBRIDGE_SECRET_KEY_FALLBACKS  comma-separated old keys still accepted during a key rotation
+    CALBRIDGE_DATABASE_URL          default sqlite:///<instance path>/calbridge.db
+    CALBRIDGE_PUBLIC_URL            origin used in links; default http://127.0.0.1:8000
+    CALBRIDGE_ADMIN_TOKEN           bearer token of the admin API; unset: admin API disabled
+    CALBRIDGE_CACHE_TTL             seconds an upstream result is reused; default 600
+    CALBRIDGE_INSTANCE_PATH         folder for the SQLite file and local state; default ./instance
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+MIN_SECRET_KEY_LENGTH = 16
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+DEFAULT_CACHE_TTL = 600
+DATABASE_BACKENDS = ("sqlite", "postgresql", "postgres")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service configuration. Secrets are kept out of `repr` so logs never show them."""
+
+    secret_key: str = field(repr=False)
+    instance_path: Path
+    database_url: str = field(repr=False)
+    public_url: str = DEFAULT_PUBLIC_URL
+    secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+    cache_ttl: int = DEFAULT_CACHE_TTL
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        instance_path: Path | str | None = None,
+    ) -> Settings:
+        """Read and check the CALBRIDGE_* variables (`os.environ` unless `environ` is given).
+
+        `instance_path` (e.g. Flask's `app.instance_path`) wins over CALBRIDGE_INSTANCE_PATH.
+        """
+        env = os.environ if environ is None else environ
+        instance = _instance_path(env, instance_path)
+        secret_key = _secret_key(env.get("CALBRIDGE_SECRET_KEY", ""))
+        return cls(
+            secret_key=secret_key,
+            secret_key_fallbacks=_fallbacks(env.get("CALBRIDGE_SECRET_KEY_FALLBACKS", "")),
+            instance_path=instance,
+            database_url=_database_url(env.get("CALBRIDGE_DATABASE_URL", ""), instance),
+            public_url=_public_url(env.get("CALBRIDGE_PUBLIC_URL", "")),
+            admin_token=env.get("CALBRIDGE_ADMIN_TOKEN", "").strip() or None,
+            cache_ttl=_cache_ttl(env.get("CALBRIDGE_CACHE_TTL", "")),
+        )
+
+    @classmethod
+    def for_demo(cls, instance_path: Path | str, public_url: str = DEFAULT_PUBLIC_URL) -> Settings:
+        """Settings for `calbridge demo`: a random key and a SQLite file in `instance_path`."""
+        instance = Path(instance_path)
+        return cls(
+            secret_key=secrets.token_urlsafe(32),
+            instance_path=instance,
+            database_url=_database_url("", instance),
+            public_url=_public_url(public_url),
+        )
+
+
+def _instance_path(env: Mapping[str, str], given: Path | str | None) -> Path:
+    if given is not None:
+        return Path(given)
+    configured = env.get("CALBRIDGE_INSTANCE_PATH", "").strip()
+    return Path(configured) if configured else Path.cwd() / "instance"
+
+
+def _check_key(value: str, variable: str) -> str:
+    if len(value) < MIN_SECRET_KEY_LENGTH:
+        raise SettingsError(
+            f"{variable} must be at least {MIN_SECRET_KEY_LENGTH} characters long; generate one "
+            "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return value
+
+
+def _secret_key(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise SettingsError(
+            "CALBRIDGE_SECRET_KEY is not set; generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return _check_key(value, "CALBRIDGE_SECRET_KEY")
+
+
+def _fallbacks(raw: str) -> tuple[str, ...]:
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    return tuple(_check_key(key, "each key in CALBRIDGE_SECRET_KEY_FALLBACKS") for key in keys)
+
+
+def _database_url(raw: str, instance_path: Path) -> str:
+    value = raw.strip()
+    if not value:
+        return f"sqlite:///{(instance_path / 'calbridge.db').as_posix()}"
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise SettingsError(
+            "CALBRIDGE_DATABASE_URL is not a database URL; expected e.g. "
+            "sqlite:////var/lib/calbridge/calbridge.db or postgresql://user@host/db"
+        ) from None
+    if url.get_backend_name() not in DATABASE_BACKENDS:
+        raise SettingsError(
+            f"CALBRIDGE_DATABASE_URL uses {url.get_backend_name()!r}; "
+            "calbridge supports sqlite:// and postgresql:// URLs"
+        )
+    return value
+
+
+def _public_url(raw: str) -> str:
+    value = raw.strip() or DEFAULT_PUBLIC_URL
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise SettingsError(
+            f"CALBRIDGE_PUBLIC_URL {value!r} is not an http(s) origin like "
+            "https://calendar.example.com (optionally with a path, no query or fragment)"
+        )
+    return value.rstrip("/")
+
+
+def _cache_ttl(raw: str) -> int:
+    value = raw.strip()
+    if not value:
+        return DEFAULT_CACHE_TTL
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise SettingsError(
+            f"CALBRIDGE_CACHE_TTL must be a whole number of seconds, not {value!r}"
+        ) from None
+    if seconds < 0:
+        raise SettingsError(f"CALBRIDGE_CACHE_TTL must not be negative, got {seconds}")
+    return seconds
