@@ -1,0 +1,25 @@
+"""Persistent state: sources, feeds, share links, the session archive, tokens, rendered feeds.
+
+SQLAlchemy 2 with Alembic migrations; SQLite by default (a WAL-mode file in the instance
+folder), PostgreSQL through CALBRIDGE_DATABASE_URL. Modules: `tables` (schema), `rows`
+(immutable results), `archive` (the merge rules), `engine` (connections and migrations),
+`repository` (the `Store` facade everything else calls).
+"""
+
+from .archive import content_hash, session_content, session_from_content
+from .repository import Store
+from .rows import FeedRow, MergeResult, NotFound, RenderedFeed, ShareRow, SourceRow, StoreError
+
+__all__ = [
+    "FeedRow",
+    "MergeResult",
+    "NotFound",
+    "RenderedFeed",
+    "ShareRow",
+    "SourceRow",
+    "Store",
+    "StoreError",
+    "content_hash",
+    "session_content",
+    "session_from_content",
+]

@@ -1,0 +1,207 @@
+"""The session archive: every occurrence ever seen per source, and how a fetch is merged in.
+
+Rules (design.md, "Identity" and "History and cancellations"):
+- new occurrence → inserted with sequence 0; first seen = last changed = now;
+- changed content → last changed = now; the sequence rises only when what a calendar shows
+  of the occurrence changed: time, title, status or meeting link (`SIGNIFICANT_FIELDS`);
+- an archived occurrence starting inside the fetched window that upstream no longer lists
+  → vanished; when it is still upcoming it becomes cancelled (sequence + 1), when it has
+  started it is kept as it was, for history;
+- a vanished occurrence listed again → restored (its content updated like any change).
+
+Content is the Session as JSON, without `sequence`/`changed_at` (which the archive owns) and
+without fields at their default values, so adding a field to Session later neither changes
+existing hashes nor bumps every sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from feeds.model import Session, Status
+
+from .rows import MergeResult, StoreError
+from .tables import ArchivedSessionTable
+
+SIGNIFICANT_FIELDS = ("start", "end", "title", "status", "meeting_url")
+_ARCHIVE_OWNED = frozenset({"sequence", "changed_at"})
+_FIELDS = {f.name: f for f in dataclasses.fields(Session) if f.name not in _ARCHIVE_OWNED}
+_HINTS = typing.get_type_hints(Session)
+_LOOKUP_CHUNK = 500  # ids per IN (...) clause, well under every backend's parameter limit
+
+
+def _value_type(name: str) -> Any:
+    """The non-None type of a Session field (`datetime | None` → datetime)."""
+    hint = _HINTS[name]
+    candidates = [arg for arg in typing.get_args(hint) if arg is not type(None)] or [hint]
+    return candidates[0]
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"cannot archive a {type(value).__name__} value")
+
+
+def _decode(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = _value_type(name)
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(value)
+    return value
+
+
+def session_content(session: Session) -> dict[str, Any]:
+    """The archived JSON of a session: all fields but sequence/changed_at, defaults left out."""
+    content: dict[str, Any] = {}
+    for name, spec in _FIELDS.items():
+        value = getattr(session, name)
+        if spec.default is not dataclasses.MISSING and value == spec.default:
+            continue
+        content[name] = _encode(value)
+    return content
+
+
+def session_from_content(
+    content: dict[str, Any], *, sequence: int = 0, changed_at: datetime | None = None
+) -> Session:
+    """Rebuild the Session stored by `session_content`; fields unknown here are ignored."""
+    values = {name: _decode(name, value) for name, value in content.items() if name in _FIELDS}
+    return Session(**values, sequence=sequence, changed_at=changed_at)
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _significant_change(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return any(old.get(name) != new.get(name) for name in SIGNIFICANT_FIELDS)
+
+
+def _dedupe(sessions: Iterable[Session]) -> dict[str, tuple[Session, dict[str, Any], str]]:
+    """Index sessions by upstream id; identical repeats (pagination overlap) collapse."""
+    listed: dict[str, tuple[Session, dict[str, Any], str]] = {}
+    for session in sessions:
+        content = session_content(session)
+        digest = content_hash(content)
+        seen = listed.get(session.upstream_id)
+        if seen is not None and seen[2] != digest:
+            raise StoreError(
+                f"upstream listed session {session.upstream_id} twice with different content"
+            )
+        listed[session.upstream_id] = (session, content, digest)
+    return listed
+
+
+def _load_rows(
+    db: DbSession,
+    source_id: int,
+    upstream_ids: Sequence[str],
+    window_start: datetime,
+    window_end: datetime,
+) -> dict[str, ArchivedSessionTable]:
+    """Archived rows of the source that are listed now or start inside the window."""
+    table = ArchivedSessionTable
+    in_window = select(table).where(
+        table.source_id == source_id,
+        table.start_at >= window_start,
+        table.start_at < window_end,
+    )
+    rows = {row.upstream_id: row for row in db.scalars(in_window)}
+    missing = [upstream_id for upstream_id in upstream_ids if upstream_id not in rows]
+    for offset in range(0, len(missing), _LOOKUP_CHUNK):
+        chunk = missing[offset : offset + _LOOKUP_CHUNK]
+        query = select(table).where(table.source_id == source_id, table.upstream_id.in_(chunk))
+        rows.update((row.upstream_id, row) for row in db.scalars(query))
+    return rows
+
+
+def _store_content(row: ArchivedSessionTable, content: dict[str, Any], digest: str) -> None:
+    start = datetime.fromisoformat(content["start"])
+    end = datetime.fromisoformat(content["end"])
+    row.content, row.content_hash = content, digest
+    row.start_at, row.end_at, row.series_key = start, end, content.get("series_key")
+
+
+def merge_into_archive(
+    db: DbSession,
+    source_id: int,
+    sessions: Iterable[Session],
+    window_start: datetime,
+    window_end: datetime,
+    now: datetime,
+) -> MergeResult:
+    """Merge one complete fetch of `[window_start, window_end)` into the source's archive.
+
+    The caller holds the source's write lock (see Store.merge_sessions) and commits.
+    """
+    listed = _dedupe(sessions)
+    rows = _load_rows(db, source_id, list(listed), window_start, window_end)
+    counts = dict.fromkeys(("inserted", "changed", "vanished", "unchanged", "restored"), 0)
+
+    for upstream_id, (_session, content, digest) in listed.items():
+        row = rows.get(upstream_id)
+        if row is None:
+            row = ArchivedSessionTable(
+                source_id=source_id,
+                upstream_id=upstream_id,
+                sequence=0,
+                first_seen_at=now,
+                last_changed_at=now,
+                last_seen_at=now,
+            )
+            _store_content(row, content, digest)
+            db.add(row)
+            counts["inserted"] += 1
+            continue
+        reappeared = row.vanished_at is not None
+        if row.content_hash != digest:
+            if _significant_change(row.content, content):
+                row.sequence += 1
+            _store_content(row, content, digest)
+            row.last_changed_at = now
+        elif not reappeared:
+            counts["unchanged"] += 1
+            row.last_seen_at = now
+            continue
+        counts["restored" if reappeared else "changed"] += 1
+        row.last_seen_at = now
+        row.vanished_at = None
+
+    for upstream_id, row in rows.items():
+        if upstream_id in listed or row.vanished_at is not None:
+            continue
+        if not window_start <= row.start_at < window_end:
+            continue
+        row.vanished_at = now
+        counts["vanished"] += 1
+        if row.start_at > now and row.content.get("status") != Status.CANCELLED.value:
+            archived = session_from_content(row.content)
+            content = session_content(dataclasses.replace(archived, status=Status.CANCELLED))
+            _store_content(row, content, content_hash(content))
+            row.sequence += 1
+            row.last_changed_at = now
+    return MergeResult(**counts)
+
+
+def to_session(row: ArchivedSessionTable) -> Session:
+    """The archived occurrence as a Session with sequence and changed_at filled in."""
+    return session_from_content(row.content, sequence=row.sequence, changed_at=row.last_changed_at)

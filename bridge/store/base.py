@@ -1,0 +1,105 @@
+"""The store's foundation: engine, sessions, clock and small shared helpers.
+
+`StoreBase` owns the database engine; the query mixins (sources, feeds) and `Store` build on it.
+Each method opens its own database session, so a Store is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from bridge.crypto import CredentialBox
+
+from .engine import create_store_engine, upgrade_to_head, writer
+from .rows import StoreError
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware_utc(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StoreError(f"{what} {value.isoformat()} has no timezone")
+    return value.astimezone(UTC)
+
+
+class StoreBase:
+    """Engine, session factories and clock shared by every part of the Store."""
+
+    def __init__(
+        self,
+        database_url: str,
+        box: CredentialBox,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._engine = create_store_engine(database_url)
+        self._box = box
+        self._clock = clock
+        self._reader = sessionmaker(self._engine, expire_on_commit=False)
+        self._writer = sessionmaker(writer(self._engine), expire_on_commit=False)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent; safe to run at every start)."""
+        upgrade_to_head(self._engine)
+
+    def healthy(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[DbSession]:
+        with self._reader() as db:
+            yield db
+
+    @contextmanager
+    def _write(self) -> Iterator[DbSession]:
+        with self._writer.begin() as db:
+            yield db
+
+
+def upsert(db: DbSession, table: type[Any], values: dict[str, Any], key: str) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
+    dialect = db.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert(table).values(**values)
+    updates = {name: statement.excluded[name] for name in values if name != key}
+    db.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates))
+
+
+def check_json_object(values: Any, what: str) -> None:
+    if not isinstance(values, dict):
+        raise StoreError(f"{what} must be a JSON object")
+    try:
+        json.dumps(values)
+    except (TypeError, ValueError) as error:
+        raise StoreError(f"{what} must be JSON-serialisable: {error}") from None

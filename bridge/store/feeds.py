@@ -1,0 +1,210 @@
+"""Feeds and share links: random tokens stored as hashes, rotation, revocation, expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from bridge.signing import hash_token, new_token
+from feeds.model import Scope
+
+from .base import StoreBase, aware_utc, check_json_object
+from .rows import FeedRow, NotFound, ShareRow, StoreError
+from .tables import FeedSourceTable, FeedTable, ShareTable, SourceTable
+
+
+def _feed_row(row: FeedTable) -> FeedRow:
+    return FeedRow(
+        id=row.id,
+        name=row.name,
+        source_ids=tuple(link.source_id for link in row.sources),
+        timezone=row.timezone,
+        history_days=row.history_days,
+        horizon_days=row.horizon_days,
+        filters=dict(row.filters),
+        alarm_minutes=row.alarm_minutes,
+        created_at=row.created_at,
+        rotated_at=row.rotated_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _share_row(row: ShareTable, feed: FeedRow) -> ShareRow:
+    return ShareRow(
+        id=row.id,
+        feed=feed,
+        scope=Scope(row.scope),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class FeedQueries(StoreBase):
+    """Store methods for feeds and their share links."""
+
+    def create_feed(
+        self,
+        name: str,
+        source_ids: Sequence[int],
+        timezone: str = "UTC",
+        history_days: int = 30,
+        horizon_days: int = 180,
+        filters: dict[str, Any] | None = None,
+        alarm_minutes: int | None = 10,
+    ) -> tuple[FeedRow, str]:
+        """Create a feed; returns it with its raw token (shown this once, never stored)."""
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise StoreError("a feed name must be 1 to 200 characters long")
+        ordered_ids = list(dict.fromkeys(source_ids))
+        if not ordered_ids:
+            raise StoreError("a feed needs at least one source")
+        _check_timezone(timezone)
+        _check_count(history_days, "history_days", minimum=0)
+        _check_count(horizon_days, "horizon_days", minimum=1)
+        if alarm_minutes is not None:
+            _check_count(alarm_minutes, "alarm_minutes", minimum=0)
+        filters = dict(filters or {})
+        check_json_object(filters, "feed filters")
+        token = new_token()
+        with self._write() as db:
+            for source_id in ordered_ids:
+                if db.get(SourceTable, source_id) is None:
+                    raise NotFound(f"no source with id {source_id}")
+            row = FeedTable(
+                name=name,
+                timezone=timezone,
+                history_days=history_days,
+                horizon_days=horizon_days,
+                filters=filters,
+                alarm_minutes=alarm_minutes,
+                token_hash=hash_token(token),
+                created_at=self._clock(),
+                sources=[
+                    FeedSourceTable(source_id=source_id, position=position)
+                    for position, source_id in enumerate(ordered_ids)
+                ],
+            )
+            db.add(row)
+            db.flush()
+            return _feed_row(row), token
+
+    def feed(self, feed_id: int) -> FeedRow:
+        with self._read() as db:
+            return _feed_row(_get_feed(db, feed_id))
+
+    def list_feeds(self) -> list[FeedRow]:
+        with self._read() as db:
+            return [_feed_row(row) for row in db.scalars(select(FeedTable).order_by("id"))]
+
+    def feed_by_token(self, raw: str) -> FeedRow | None:
+        """The feed whose current token is `raw` (revoked feeds too: check `.active(now)`)."""
+        with self._read() as db:
+            row = db.scalar(select(FeedTable).where(FeedTable.token_hash == hash_token(raw)))
+            return None if row is None else _feed_row(row)
+
+    def rotate_feed(self, feed_id: int) -> str:
+        """Give the feed a new token; the old one is unknown from now on. Returns the new token."""
+        token = new_token()
+        with self._write() as db:
+            row = _get_feed(db, feed_id)
+            if row.revoked_at is not None:
+                raise StoreError(f"feed {feed_id} is revoked; create a new feed instead")
+            row.token_hash = hash_token(token)
+            row.rotated_at = self._clock()
+        return token
+
+    def revoke_feed(self, feed_id: int) -> FeedRow:
+        """Revoke the feed (and with it its share links); idempotent."""
+        with self._write() as db:
+            row = _get_feed(db, feed_id)
+            if row.revoked_at is None:
+                row.revoked_at = self._clock()
+            return _feed_row(row)
+
+    # -- share links -------------------------------------------------------------------------
+
+    def create_share(
+        self, feed_id: int, scope: Scope | str = Scope.FULL, expires_at: datetime | None = None
+    ) -> tuple[ShareRow, str]:
+        """A new share link for the feed; returns it with its raw token (shown once)."""
+        try:
+            share_scope = Scope(scope)
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise StoreError(f"unknown scope {scope!r} (known: {known})") from None
+        if expires_at is not None:
+            expires_at = aware_utc(expires_at, "expiry")
+        token = new_token()
+        with self._write() as db:
+            feed = _get_feed(db, feed_id)
+            if feed.revoked_at is not None:
+                raise StoreError(f"feed {feed_id} is revoked; it cannot be shared")
+            row = ShareTable(
+                feed_id=feed_id,
+                scope=share_scope.value,
+                token_hash=hash_token(token),
+                created_at=self._clock(),
+                expires_at=expires_at,
+            )
+            db.add(row)
+            db.flush()
+            return _share_row(row, _feed_row(feed)), token
+
+    def share(self, share_id: int) -> ShareRow:
+        with self._read() as db:
+            row = db.get(ShareTable, share_id)
+            if row is None:
+                raise NotFound(f"no share link with id {share_id}")
+            return _share_row(row, _feed_row(_get_feed(db, row.feed_id)))
+
+    def share_by_token(self, raw: str) -> ShareRow | None:
+        """The share link whose token is `raw` (revoked/expired too: check `.gone_reason(now)`)."""
+        with self._read() as db:
+            row = db.scalar(select(ShareTable).where(ShareTable.token_hash == hash_token(raw)))
+            if row is None:
+                return None
+            return _share_row(row, _feed_row(_get_feed(db, row.feed_id)))
+
+    def list_shares(self, feed_id: int) -> list[ShareRow]:
+        with self._read() as db:
+            feed = _feed_row(_get_feed(db, feed_id))
+            query = select(ShareTable).where(ShareTable.feed_id == feed_id).order_by("id")
+            return [_share_row(row, feed) for row in db.scalars(query)]
+
+    def revoke_share(self, share_id: int) -> ShareRow:
+        """Revoke one share link; idempotent."""
+        with self._write() as db:
+            row = db.get(ShareTable, share_id)
+            if row is None:
+                raise NotFound(f"no share link with id {share_id}")
+            if row.revoked_at is None:
+                row.revoked_at = self._clock()
+            return _share_row(row, _feed_row(_get_feed(db, row.feed_id)))
+
+
+def _get_feed(db: DbSession, feed_id: int) -> FeedTable:
+    row = db.get(FeedTable, feed_id)
+    if row is None:
+        raise NotFound(f"no feed with id {feed_id}")
+    return row
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise StoreError(
+            f"unknown time zone {name!r}; use an IANA name like Asia/Kolkata"
+        ) from None
+
+
+def _check_count(value: int, what: str, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise StoreError(f"{what} must be a whole number of at least {minimum}, got {value!r}")

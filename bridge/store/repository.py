@@ -1,0 +1,129 @@
+"""`Store`: the one object the service talks to for persistent state.
+
+Methods are thread-safe (each opens its own database session) and return frozen row
+snapshots (bridge.store.rows). Lookups by id or name raise `NotFound`; lookups by token
+return None for an unknown token, so the web layer can answer 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+
+from feeds.model import Session
+
+from .archive import merge_into_archive, to_session
+from .base import aware_utc, upsert
+from .feeds import FeedQueries
+from .rows import MergeResult, NotFound, RenderedFeed, StoreError
+from .sources import SourceQueries
+from .tables import ArchivedSessionTable, RenderedFeedTable, SourceTable
+
+
+class Store(SourceQueries, FeedQueries):
+    """Sources, feeds, share links, the session archive, upstream tokens and rendered feeds."""
+
+    # -- session archive ---------------------------------------------------------------------
+
+    def merge_sessions(
+        self,
+        source_id: int,
+        sessions: Iterable[Session],
+        window_start: datetime,
+        window_end: datetime,
+        now: datetime,
+    ) -> MergeResult:
+        """Merge one complete upstream fetch of [window_start, window_end) into the archive.
+
+        Merges of the same source are serialised (row lock on PostgreSQL, BEGIN IMMEDIATE on
+        SQLite), so concurrent refreshes cannot interleave.
+        """
+        window_start = aware_utc(window_start, "window start")
+        window_end = aware_utc(window_end, "window end")
+        now = aware_utc(now, "merge time")
+        if window_end <= window_start:
+            raise StoreError("the fetch window must end after it starts")
+        sessions = list(sessions)
+        with self._write() as db:
+            kind = db.scalar(
+                select(SourceTable.kind).where(SourceTable.id == source_id).with_for_update()
+            )
+            if kind is None:
+                raise NotFound(f"no source with id {source_id}")
+            for session in sessions:
+                if session.source_kind.value != kind:
+                    raise StoreError(
+                        f"session {session.upstream_id} is from {session.source_kind.value}, "
+                        f"but source {source_id} is a {kind} source"
+                    )
+            return merge_into_archive(db, source_id, sessions, window_start, window_end, now)
+
+    def archived_sessions(
+        self, source_ids: Iterable[int], start: datetime, end: datetime
+    ) -> list[Session]:
+        """Archived occurrences overlapping [start, end), with sequence and changed_at set.
+
+        Ordered by start, then source id, then upstream id.
+        """
+        start, end = aware_utc(start, "start"), aware_utc(end, "end")
+        table = ArchivedSessionTable
+        query = (
+            select(table)
+            .where(
+                table.source_id.in_(list(source_ids)), table.start_at < end, table.end_at > start
+            )
+            .order_by(table.start_at, table.source_id, table.upstream_id)
+        )
+        with self._read() as db:
+            return [to_session(row) for row in db.scalars(query)]
+
+    def sessions_for_key(self, source_ids: Iterable[int], key: str) -> list[Session]:
+        """Archived occurrences whose upstream id or series key is `key` (for join redirects)."""
+        table = ArchivedSessionTable
+        query = (
+            select(table)
+            .where(
+                table.source_id.in_(list(source_ids)),
+                or_(table.upstream_id == key, table.series_key == key),
+            )
+            .order_by(table.start_at, table.source_id, table.upstream_id)
+        )
+        with self._read() as db:
+            return [to_session(row) for row in db.scalars(query)]
+
+    def prune_archive(self, ended_before: datetime) -> int:
+        """Forget occurrences that ended before `ended_before`; returns how many."""
+        ended_before = aware_utc(ended_before, "prune bound")
+        table = ArchivedSessionTable
+        with self._write() as db:
+            result = db.execute(delete(table).where(table.end_at < ended_before))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # -- last rendered feeds -----------------------------------------------------------------
+
+    def save_render(self, key: str, body: bytes, etag: str, last_modified: datetime) -> None:
+        """Keep the last good rendering of a feed variant (replaces the previous one)."""
+        values = {
+            "key": key,
+            "body": bytes(body),
+            "etag": etag,
+            "last_modified": aware_utc(last_modified, "last_modified"),
+            "saved_at": self._clock(),
+        }
+        with self._write() as db:
+            upsert(db, RenderedFeedTable, values, "key")
+
+    def load_render(self, key: str) -> RenderedFeed | None:
+        with self._read() as db:
+            row = db.get(RenderedFeedTable, key)
+            if row is None:
+                return None
+            return RenderedFeed(
+                key=row.key,
+                body=bytes(row.body),
+                etag=row.etag,
+                last_modified=row.last_modified,
+                saved_at=row.saved_at,
+            )

@@ -1,0 +1,126 @@
+"""What the store hands out: immutable snapshots of rows, detached from the database session.
+
+The web layer decides 404 versus 410 from these: an unknown token gives no row at all; a
+known but revoked or expired one gives a row whose `gone_reason(now)` says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from feeds.model import Scope, SourceKind
+
+
+class StoreError(Exception):
+    """A request the store refuses (duplicate name, bad value...); the message says why."""
+
+
+class NotFound(StoreError):
+    """The id names no row."""
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """A configured upstream account (credentials left out: see `Store.source_credentials`)."""
+
+    id: int
+    name: str
+    kind: SourceKind
+    settings: dict[str, Any] = field(hash=False)
+    created_at: datetime
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+    @property
+    def failing(self) -> bool:
+        """True when the latest fetch failed (an error newer than the last success)."""
+        if self.last_error_at is None:
+            return False
+        return self.last_success_at is None or self.last_error_at > self.last_success_at
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    id: int
+    name: str
+    source_ids: tuple[int, ...]
+    timezone: str
+    history_days: int
+    horizon_days: int
+    filters: dict[str, Any] = field(hash=False)
+    alarm_minutes: int | None
+    created_at: datetime
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def owner(self) -> str:
+        """The owner name used in join tokens published by this feed."""
+        return f"f{self.id}"
+
+    def gone_reason(self, now: datetime) -> str | None:
+        """ "revoked" when the feed was revoked, else None (feeds do not expire)."""
+        return "revoked" if self.revoked_at is not None and self.revoked_at <= now else None
+
+    def active(self, now: datetime) -> bool:
+        return self.gone_reason(now) is None
+
+
+@dataclass(frozen=True)
+class ShareRow:
+    """A share link; `feed` is the feed it shows (a revoked feed takes its shares with it)."""
+
+    id: int
+    feed: FeedRow
+    scope: Scope
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def feed_id(self) -> int:
+        return self.feed.id
+
+    @property
+    def owner(self) -> str:
+        """The owner name used in join tokens published by this share link."""
+        return f"s{self.id}"
+
+    def gone_reason(self, now: datetime) -> str | None:
+        """ "revoked" (the link or its feed), "expired", or None while the link works."""
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return "revoked"
+        if self.feed.gone_reason(now) is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return None
+
+    def active(self, now: datetime) -> bool:
+        return self.gone_reason(now) is None
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    """The last good rendering of a feed variant, kept for stale-on-error serving."""
+
+    key: str
+    body: bytes
+    etag: str
+    last_modified: datetime
+    saved_at: datetime
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What one merge did. Each listed session counts once in inserted, changed, restored or
+    unchanged; `vanished` counts archived occurrences in the window upstream stopped listing."""
+
+    inserted: int = 0
+    changed: int = 0
+    vanished: int = 0
+    unchanged: int = 0
+    restored: int = 0

@@ -1,0 +1,380 @@
+"""The store's sources, secrets, feeds, share links and rendered feeds, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bridge.crypto import CredentialBox, CredentialError
+from bridge.signing import hash_token
+from bridge.store import NotFound, Store, StoreError
+from bridge.store.engine import normalize_url
+from feeds.model import Scope, SourceKind
+from tests.stores import BACKENDS, Clock, empty_database, fresh_database_url
+
+KEY = "store-test-secret-key-0123456789"
+OTHER_KEY = "another-secret-key-0123456789"
+API_KEY = "tm-live-api-key-9f8e7d6c5b4a"
+SETTINGS = {"whitelabel_host": "academy.example.com", "api_base": "http://127.0.0.1:9"}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def migrated_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with fresh_database_url(request.param, tmp_path_factory.mktemp("store")) as url:
+        with Store(url, CredentialBox(KEY)) as store:
+            store.migrate()
+        yield url
+
+
+@pytest.fixture
+def database_url(migrated_database: str) -> str:
+    empty_database(migrated_database)
+    return migrated_database
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(database_url: str, clock: Clock) -> Iterator[Store]:
+    with Store(database_url, CredentialBox(KEY), clock=clock) as opened:
+        yield opened
+
+
+def raw_rows(database_url: str, query: str) -> list[tuple[object, ...]]:
+    engine = create_engine(normalize_url(database_url))
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+def test_healthy(store: Store) -> None:
+    assert store.healthy()
+
+
+def test_unreachable_database_is_unhealthy() -> None:
+    with Store("postgresql://postgres@127.0.0.1:1/none", CredentialBox(KEY)) as unreachable:
+        assert not unreachable.healthy()
+
+
+def test_sqlite_file_goes_into_a_new_instance_folder(tmp_path: Path) -> None:
+    url = f"sqlite:///{(tmp_path / 'instance' / 'calbridge.db').as_posix()}"
+    with Store(url, CredentialBox(KEY)) as created:
+        created.migrate()
+        assert created.healthy()
+    assert (tmp_path / "instance" / "calbridge.db").is_file()
+
+
+# -- sources -----------------------------------------------------------------------------------
+
+
+def test_add_and_look_up_sources(store: Store, clock: Clock) -> None:
+    tagmango = store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
+    trainercentral = store.add_source(
+        "academy", SourceKind.TRAINERCENTRAL, {"org_id": "1"}, {"refresh_token": "r"}
+    )
+    assert tagmango.name == "tm" and tagmango.kind is SourceKind.TAGMANGO
+    assert tagmango.settings == SETTINGS
+    assert tagmango.created_at == clock.now
+    assert store.list_sources() == [tagmango, trainercentral]
+    assert store.source(trainercentral.id) == trainercentral
+    assert store.source_by_name("academy") == trainercentral
+    assert store.source_credentials(tagmango) == {"token": API_KEY}
+    assert store.source_credentials(trainercentral.id) == {"refresh_token": "r"}
+
+
+def test_source_errors(store: Store) -> None:
+    store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
+    with pytest.raises(StoreError, match=r"^a source named tm already exists$"):
+        store.add_source("tm", "trainercentral", {}, {})
+    with pytest.raises(StoreError, match="unknown source kind 'zoom'"):
+        store.add_source("z", "zoom", {}, {})
+    with pytest.raises(StoreError, match="1 to 100 characters"):
+        store.add_source("  ", "tagmango", {}, {})
+    with pytest.raises(StoreError, match="source credentials must be JSON-serialisable"):
+        store.add_source("x", "tagmango", {}, {"when": datetime.now(UTC)})
+    with pytest.raises(NotFound, match="no source named nope"):
+        store.source_by_name("nope")
+    with pytest.raises(NotFound, match="no source with id 999"):
+        store.source(999)
+    with pytest.raises(NotFound, match="no source with id 999"):
+        store.source_credentials(999)
+    assert [source.name for source in store.list_sources()] == ["tm"]
+
+
+def test_concurrent_adds_of_one_name_leave_one_source(store: Store) -> None:
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def add() -> None:
+        barrier.wait()
+        try:
+            store.add_source("same", "tagmango", {}, {"token": "t"})
+            outcomes.append("added")
+        except StoreError as error:
+            outcomes.append(str(error))
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["a source named same already exists"] * 3 + ["added"]
+
+
+def test_credentials_are_unreadable_in_the_raw_database(store: Store, database_url: str) -> None:
+    store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
+    store.save_token("zoho:academy", "1000.zoho-access-token", datetime(2030, 1, 1, tzinfo=UTC))
+    dumped = repr(raw_rows(database_url, "SELECT * FROM sources"))
+    dumped += repr(raw_rows(database_url, "SELECT * FROM upstream_tokens"))
+    assert "academy.example.com" in dumped  # settings are plain, secrets are not
+    assert API_KEY not in dumped and "zoho-access-token" not in dumped
+    database_file = make_url(database_url).database or ""
+    for path in Path(database_file).parent.glob("calbridge.db*"):  # SQLite: the file and its WAL
+        data = path.read_bytes()
+        assert API_KEY.encode() not in data and b"zoho-access-token" not in data
+
+
+def test_credentials_need_the_key_or_a_fallback(store: Store, database_url: str) -> None:
+    source = store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
+    store.save_token("zoho:academy", "access", datetime(2030, 1, 1, tzinfo=UTC))
+    with Store(database_url, CredentialBox(OTHER_KEY)) as wrong_key:
+        with pytest.raises(CredentialError, match="cannot be decrypted"):
+            wrong_key.source_credentials(source)
+        assert wrong_key.load_token("zoho:academy") is None  # a new token will be fetched
+    with Store(database_url, CredentialBox(OTHER_KEY, [KEY])) as rotating:
+        assert rotating.source_credentials(source) == {"token": API_KEY}
+        assert rotating.reencrypt_secrets() == 2
+    with Store(database_url, CredentialBox(OTHER_KEY)) as rotated:
+        assert rotated.source_credentials(source) == {"token": API_KEY}
+        assert rotated.load_token("zoho:academy") is not None
+    with pytest.raises(CredentialError):
+        store.source_credentials(source)
+
+
+def test_record_fetch(store: Store, clock: Clock) -> None:
+    source = store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
+    assert not source.failing
+    first = clock.advance(minutes=1)
+    store.record_fetch(source.id, True, None, first)
+    second = clock.advance(minutes=1)
+    store.record_fetch(source.id, False, "tm: the API key was rejected" + "!" * 5000, second)
+    failing = store.source(source.id)
+    assert failing.last_success_at == first and failing.last_error_at == second
+    assert failing.last_error is not None and failing.last_error.startswith("tm: the API key")
+    assert len(failing.last_error) == 2000
+    assert failing.failing
+    store.record_fetch(source.id, True, None, clock.advance(minutes=1))
+    recovered = store.source(source.id)
+    assert not recovered.failing and recovered.last_error_at == second
+    with pytest.raises(StoreError, match="has no timezone"):
+        store.record_fetch(source.id, True, None, datetime(2026, 1, 1))
+    with pytest.raises(NotFound):
+        store.record_fetch(999, True, None, clock.now)
+
+
+# -- upstream access tokens --------------------------------------------------------------------
+
+
+def test_tokens_are_saved_replaced_and_loaded(store: Store) -> None:
+    assert store.load_token("zoho:academy") is None
+    expires = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
+    store.save_token("zoho:academy", "first", expires)
+    store.save_token("zoho:academy", "second", expires + timedelta(hours=1))
+    store.save_token("zoho:other", "third", expires)
+    assert store.load_token("zoho:academy") == ("second", expires + timedelta(hours=1))
+    assert store.load_token("zoho:other") == ("third", expires)
+    with pytest.raises(StoreError, match=r"token expiry .* has no timezone"):
+        store.save_token("zoho:academy", "x", datetime(2026, 1, 1))
+
+
+def test_tokens_survive_a_restart(database_url: str) -> None:
+    expires = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
+    with Store(database_url, CredentialBox(KEY)) as first:
+        first.save_token("zoho:academy", "kept", expires)
+    with Store(database_url, CredentialBox(KEY)) as second:
+        assert second.load_token("zoho:academy") == ("kept", expires)
+
+
+# -- feeds -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sources(store: Store) -> tuple[int, int]:
+    first = store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
+    second = store.add_source("academy", "trainercentral", {}, {"access_token": "a"})
+    return first.id, second.id
+
+
+def test_create_feed(store: Store, sources: tuple[int, int], clock: Clock) -> None:
+    first, second = sources
+    feed, token = store.create_feed(
+        "Asha's sessions",
+        [second, first, second],
+        timezone="Asia/Kolkata",
+        history_days=14,
+        horizon_days=90,
+        filters={"user": "u1", "mangoes": ["m1"]},
+        alarm_minutes=None,
+    )
+    assert feed.source_ids == (second, first)  # order kept, repeats dropped
+    assert (feed.timezone, feed.history_days, feed.horizon_days) == ("Asia/Kolkata", 14, 90)
+    assert feed.filters == {"user": "u1", "mangoes": ["m1"]}
+    assert feed.alarm_minutes is None
+    assert feed.created_at == clock.now and feed.active(clock.now)
+    assert feed.owner == f"f{feed.id}"
+    assert store.feed(feed.id) == feed
+    assert store.feed_by_token(token) == feed
+    assert store.feed_by_token(token + "x") is None
+    assert store.list_feeds() == [feed]
+
+
+def test_feed_tokens_are_stored_only_as_hashes(
+    store: Store, sources: tuple[int, int], database_url: str
+) -> None:
+    _feed, token = store.create_feed("F", [sources[0]])
+    rows = repr(raw_rows(database_url, "SELECT * FROM feeds"))
+    assert token not in rows and hash_token(token) in rows
+
+
+def test_rotate_makes_the_old_token_unknown(
+    store: Store, sources: tuple[int, int], clock: Clock
+) -> None:
+    feed, old = store.create_feed("F", [sources[0]])
+    rotated_at = clock.advance(hours=1)
+    new = store.rotate_feed(feed.id)
+    assert new != old
+    assert store.feed_by_token(old) is None
+    found = store.feed_by_token(new)
+    assert found is not None and found.id == feed.id and found.rotated_at == rotated_at
+
+
+def test_revoke_is_instant_and_idempotent(
+    store: Store, sources: tuple[int, int], clock: Clock
+) -> None:
+    feed, token = store.create_feed("F", [sources[0]])
+    revoked_at = clock.advance(minutes=5)
+    revoked = store.revoke_feed(feed.id)
+    assert revoked.revoked_at == revoked_at
+    assert revoked.gone_reason(clock.now) == "revoked" and not revoked.active(clock.now)
+    found = store.feed_by_token(token)  # still known: the web layer answers 410, not 404
+    assert found is not None and found.gone_reason(clock.now) == "revoked"
+    clock.advance(minutes=5)
+    assert store.revoke_feed(feed.id).revoked_at == revoked_at
+    with pytest.raises(StoreError, match="is revoked"):
+        store.rotate_feed(feed.id)
+    with pytest.raises(StoreError, match="cannot be shared"):
+        store.create_share(feed.id)
+
+
+FEED_MISTAKES: list[tuple[dict[str, object], str]] = [
+    ({"name": " "}, "a feed name must be 1 to 200 characters"),
+    ({"source_ids": []}, "at least one source"),
+    ({"source_ids": [999]}, "no source with id 999"),
+    ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+    ({"timezone": "../etc/passwd"}, "unknown time zone"),
+    ({"history_days": -1}, "history_days must be a whole number of at least 0"),
+    ({"horizon_days": 0}, "horizon_days must be a whole number of at least 1"),
+    ({"horizon_days": 1.5}, "horizon_days must be a whole number"),
+    ({"alarm_minutes": -5}, "alarm_minutes must be a whole number of at least 0"),
+    ({"filters": {"user": object()}}, "feed filters must be JSON-serialisable"),
+]
+
+
+def test_feed_validation(store: Store, sources: tuple[int, int]) -> None:
+    for arguments, message in FEED_MISTAKES:
+        values: dict[str, object] = {"name": "F", "source_ids": [sources[0]], **arguments}
+        with pytest.raises(StoreError, match=message):
+            store.create_feed(**values)  # type: ignore[arg-type]
+    assert store.list_feeds() == []
+
+
+def test_unknown_feed_ids(store: Store) -> None:
+    for call in (store.feed, store.rotate_feed, store.revoke_feed, store.list_shares):
+        with pytest.raises(NotFound, match="no feed with id 42"):
+            call(42)
+
+
+# -- share links -------------------------------------------------------------------------------
+
+
+def test_share_links(store: Store, sources: tuple[int, int], clock: Clock) -> None:
+    feed, feed_token = store.create_feed("F", [sources[0]])
+    expires = clock.now + timedelta(days=7)
+    share, token = store.create_share(feed.id, "busy", expires)
+    assert share.scope is Scope.BUSY and share.expires_at == expires
+    assert share.feed == feed and share.feed_id == feed.id and share.owner == f"s{share.id}"
+    assert share.active(clock.now)
+    assert store.share_by_token(token) == share
+    assert store.share(share.id) == share
+    assert store.feed_by_token(token) is None and store.share_by_token(feed_token) is None
+    forever, _ = store.create_share(feed.id)
+    assert forever.scope is Scope.FULL and forever.expires_at is None
+    assert store.list_shares(feed.id) == [share, forever]
+
+
+def test_share_expiry_and_revocation(store: Store, sources: tuple[int, int], clock: Clock) -> None:
+    feed, _ = store.create_feed("F", [sources[0]])
+    expiring, expiring_token = store.create_share(feed.id, Scope.NO_LINKS, clock.now + timedelta(1))
+    revocable, revocable_token = store.create_share(feed.id)
+    later = clock.now + timedelta(days=2)
+    assert expiring.gone_reason(later) == "expired" and not expiring.active(later)
+    assert expiring.gone_reason(clock.now) is None
+    revoked = store.revoke_share(revocable.id)
+    assert revoked.gone_reason(clock.now) == "revoked"
+    assert store.revoke_share(revocable.id).revoked_at == revoked.revoked_at  # idempotent
+    found = store.share_by_token(revocable_token)
+    assert found is not None and found.gone_reason(clock.now) == "revoked"
+    store.revoke_feed(feed.id)  # a revoked feed takes its share links with it
+    after = store.share_by_token(expiring_token)
+    assert after is not None and after.gone_reason(clock.now) == "revoked"
+
+
+def test_share_errors(store: Store, sources: tuple[int, int]) -> None:
+    feed, _ = store.create_feed("F", [sources[0]])
+    with pytest.raises(StoreError, match="unknown scope 'everything'"):
+        store.create_share(feed.id, "everything")
+    with pytest.raises(StoreError, match=r"expiry .* has no timezone"):
+        store.create_share(feed.id, "full", datetime(2026, 1, 1))
+    with pytest.raises(NotFound, match="no feed with id 77"):
+        store.create_share(77)
+    for call in (store.share, store.revoke_share):
+        with pytest.raises(NotFound, match="no share link with id 5"):
+            call(5)
+    assert store.share_by_token("unknown") is None
+    assert store.list_shares(feed.id) == []
+
+
+# -- rendered feeds ----------------------------------------------------------------------------
+
+
+def test_renders_are_kept_and_replaced(store: Store, database_url: str, clock: Clock) -> None:
+    assert store.load_render("feed:1:full") is None
+    body = b"BEGIN:VCALENDAR\r\n\x00\xff binary-safe\r\nEND:VCALENDAR\r\n"
+    modified = datetime(2026, 2, 1, 8, 30, tzinfo=UTC)
+    store.save_render("feed:1:full", b"old", '"old"', modified)
+    clock.advance(minutes=10)
+    store.save_render("feed:1:full", body, '"abc"', modified)
+    saved = store.load_render("feed:1:full")
+    assert saved is not None
+    assert (saved.body, saved.etag, saved.last_modified) == (body, '"abc"', modified)
+    assert saved.saved_at == clock.now
+    with Store(database_url, CredentialBox(KEY)) as restarted:
+        assert restarted.load_render("feed:1:full") == saved
+    with pytest.raises(StoreError, match="has no timezone"):
+        store.save_render("feed:1:full", body, "x", datetime(2026, 1, 1))
