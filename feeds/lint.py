@@ -88,7 +88,7 @@ class _Component:
     line: int
     properties: list[_Property] = field(default_factory=list)
     children: list[_Component] = field(default_factory=list)
-    source: list[str] = field(default_factory=list)  # unfolded content lines, BEGIN..END
+    source: list[str] = field(default_factory=list)  # VTIMEZONE only: its unfolded lines
 
     def first(self, name: str) -> _Property | None:
         return next((p for p in self.properties if p.name == name), None)
@@ -232,7 +232,8 @@ def _parse(logical: list[tuple[int, str]], problems: list[LintProblem]) -> list[
         if index == len(logical) - 1 and (name, value.upper()) != ("END", "VCALENDAR"):
             problems.append(LintProblem("vcalendar", "the last line is not END:VCALENDAR", number))
         for component in stack:
-            component.source.append(text)
+            if component.name == "VTIMEZONE":
+                component.source.append(text)
         if name == "BEGIN":
             component = _Component(value.upper(), number, source=[text])
             (stack[-1].children if stack else roots).append(component)
