@@ -256,7 +256,7 @@ def feed_export(feed_id: int, output: str | None, expand: bool) -> None:
     with reported_errors():
         body = operations.export_feed(load_services(), feed_id, expand=expand)
     if output is None:
-        click.get_binary_stream("stdout").write(body)
+        sys.stdout.buffer.write(body)
         return
     try:
         with open(output, "wb") as handle:
@@ -338,3 +338,49 @@ def lint_command(path: str) -> None:
     warnings = len(problems)
     note = f" ({warnings} warning{'s' if warnings > 1 else ''})" if warnings else ""
     click.echo(f"{path}: ok{note}")
+
+
+@main.command("simulate")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
+def simulate_command(host: str, port: int) -> None:
+    """Run the TagMango, TrainerCentral and Zoho simulators on one port until Ctrl-C."""
+    from bridge.simulator.combined import build_simulators
+    from bridge.simulator.server import start_server
+
+    simulators = build_simulators()
+    try:
+        running = start_server(simulators, host, port)
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error.strerror}")
+    base = f"http://{host}:{running.port}"
+    click.echo(f"simulators listening on {base}")
+    for kind, options in simulators.source_options(base).items():
+        flags = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in options.items())
+        click.echo(f"  calbridge source add {kind} --name {kind}-sim {flags}")
+    try:
+        running.thread.join()
+    except KeyboardInterrupt:
+        running.stop()
+
+
+@main.command("demo")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+def demo_command(port: int) -> None:
+    """Simulated upstreams and a seeded bridge in one process; prints the feed URLs."""
+    import tempfile
+    from pathlib import Path
+
+    from bridge.demo import port_is_free, start_demo
+
+    if not port_is_free(port):
+        fail(f"port {port} is already in use; try `calbridge demo --port {port + 1}`")
+    with tempfile.TemporaryDirectory(prefix="calbridge-demo-") as directory:
+        demo = start_demo(Path(directory), port)
+        click.echo(demo.describe())
+        try:
+            demo.bridge_server.thread.join()
+        except KeyboardInterrupt:
+            click.echo("stopping")
+        finally:
+            demo.stop()
