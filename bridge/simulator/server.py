@@ -40,7 +40,12 @@ def start_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> RunningSer
     """Serve `app` (threaded) on host:port; port 0 picks a free one."""
     server = make_server(host, port, app, threaded=True)
     server.daemon_threads = True  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, name=f"wsgi:{port}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},  # stop() returns quickly instead of after 0.5 s
+        name=f"wsgi:{port}",
+        daemon=True,
+    )
     thread.start()
     return RunningServer(server, thread)
 
