@@ -1,0 +1,287 @@
+"""TagMango client: every video call in a window, read completely or not at all.
+
+The list endpoint pages, but its docs leave open what `total` counts (calls or date
+groups), what `limit`/`page` count, and whether `limit` is capped server-side. The
+client therefore reads page 1, then plans each further round of pages from what it has
+seen (`plan_next_round`): the pages `total` implies are fetched concurrently, and reading
+goes on while the last page may be full, until an empty or short page. Calls are
+de-duplicated by `_id`. Hitting `max_pages` is an error, never a silent truncation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bridge.upstream.base import FetchResult, SourceClient
+from bridge.upstream.errors import UpstreamProtocolError
+from bridge.upstream.http import UpstreamHTTP, budget_for
+from feeds.model import Session
+from feeds.tagmango import MalformedResponse, ParsedPage, parse_page
+
+VIDEO_CALLS_PATH = "/api/v1/external/workshops/video-calls"
+log = logging.getLogger(__name__)
+
+RATE_LIMIT = (120, 10.0)  # requests per seconds, per API key [DOC TM-rate]
+
+
+@dataclass(frozen=True)
+class TagMangoConfig:
+    name: str
+    token: str
+    whitelabel_host: str
+    api_base: str = "https://api-prod-new.tagmango.com"
+    timezone: str = "Asia/Kolkata"
+    mangoes: tuple[str, ...] = ()
+    user: str | None = None
+    page_size: int = 100
+    max_pages: int = 200
+    concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        if self.page_size < 1 or self.max_pages < 1 or self.concurrency < 1:
+            raise ValueError("page_size, max_pages and concurrency must all be at least 1")
+        ZoneInfo(self.timezone)  # an unknown zone fails here, not at the first refresh
+
+
+@dataclass(frozen=True)
+class PageCounts:
+    """Raw sizes of one page: calls (malformed ones included) and date groups."""
+
+    calls: int
+    groups: int
+
+
+def timezone_offset_minutes(zone: str, at: datetime) -> int:
+    """`x-timezone-offset`: minutes east of UTC of `zone` at the instant `at` (330 for IST)."""
+    offset = at.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() // 60)
+
+
+def iso_utc(instant: datetime) -> str:
+    """2026-01-01T00:00:00.000Z"""
+    utc = instant.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+
+
+def plan_next_round(
+    pages: Sequence[PageCounts],
+    total: int | None,
+    *,
+    calls_seen: int,
+    dates_seen: int,
+    limit: int,
+    max_groups: int,
+) -> int:
+    """How many further pages to fetch now (together); 0 when everything has been read.
+
+    Four readings of the API stay possible: pages count calls or groups (`unit`), and
+    `total` counts calls or groups. A reading drops out when the pages contradict it:
+    a unit whose full pages differ in size, or whose page exceeds `limit`; a total
+    smaller than what was already seen, or (for groups) larger than the number of dates
+    in the window. Page 1 defines the page size in both units (a server cap makes it
+    smaller than `limit`, so fewer than `limit` does not mean "last page").
+
+    Then: stop when the last page is empty or short in every remaining unit. Otherwise
+    each remaining reading estimates the pages still to come; when every one says none,
+    stop; when some do and some don't, probe one page; else fetch the smallest estimate,
+    so a wrong reading costs extra rounds, not wasted requests.
+    """
+    last, first = pages[-1], pages[0]
+    if last.calls == 0:
+        return 0
+    sizes: dict[str, Callable[[PageCounts], int]] = {
+        "calls": lambda p: p.calls,
+        "groups": lambda p: p.groups,
+    }
+    consistent = [
+        unit
+        for unit, size in sizes.items()
+        if size(first) <= limit
+        and all(size(p) == size(first) for p in pages[:-1])
+        and size(last) <= size(first)
+    ]
+    if not consistent:
+        return 1  # the data changed under us or the server pages oddly: read to an empty page
+    full = [unit for unit in consistent if sizes[unit](last) == sizes[unit](first)]
+    if not full:
+        return 0
+    if total is None:
+        return 1
+    readings = [
+        reading
+        for reading, seen in (("calls", calls_seen), ("groups", dates_seen))
+        if seen <= total and (reading == "calls" or total <= max_groups)
+    ]
+    if not readings:
+        return 1  # `total` fits neither reading: ignore it and read to an empty page
+    calls_per_group = calls_seen / max(dates_seen, 1)
+    estimates = []
+    for unit in full:
+        page_size = sizes[unit](first)
+        for reading in readings:
+            left = total - (calls_seen if reading == "calls" else dates_seen)
+            if unit == reading:
+                estimates.append(math.ceil(left / page_size) if left > 0 else 0)
+            elif unit == "calls":  # pages of calls, total of groups
+                # With no group left the last one may still go on over the next page.
+                estimates.append(max(1, math.ceil(left * calls_per_group / page_size)))
+            else:  # pages of groups, total of calls
+                groups_left = math.ceil(left / calls_per_group) if left > 0 else 0
+                estimates.append(math.ceil(groups_left / page_size))
+    if all(estimate == 0 for estimate in estimates):
+        return 0
+    if any(estimate == 0 for estimate in estimates):
+        return 1
+    return min(estimates)
+
+
+class TagMangoClient(SourceClient):
+    """Reads a creator's (or a participant's) TagMango video calls for a window."""
+
+    def __init__(
+        self,
+        config: TagMangoConfig,
+        *,
+        http: UpstreamHTTP | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self._now = now or (lambda: datetime.now(UTC))
+        self._owns_http = http is None
+        if http is None:
+            key = "tagmango:" + hashlib.sha256(config.token.encode()).hexdigest()[:24]
+            http = UpstreamHTTP(config.name, budget=budget_for(key, *RATE_LIMIT))
+        self.http = http
+        self.url = config.api_base.rstrip("/") + VIDEO_CALLS_PATH
+        self.auth_error_message = (
+            f"the TagMango API key was rejected (check the key and that it belongs to "
+            f"{config.whitelabel_host})"
+        )
+
+    def fetch(self, window_start: datetime, window_end: datetime) -> FetchResult:
+        """Every call starting in [window_start, window_end), or raise UpstreamError."""
+        if window_end <= window_start:
+            raise ValueError("the window must end after it starts")
+        offset = timezone_offset_minutes(self.config.timezone, self._now())
+        headers = {
+            "Authorization": f"Bearer {self.config.token}",
+            "x-whitelabel-host": self.config.whitelabel_host,
+            "x-timezone-offset": str(offset),
+            "Accept": "application/json",
+        }
+        params: dict[str, str] = {
+            "startDate": iso_utc(window_start),
+            "endDate": iso_utc(window_end),
+            "limit": str(self.config.page_size),
+        }
+        if self.config.mangoes:
+            params["mangoes"] = ",".join(self.config.mangoes)
+        if self.config.user:
+            params["user"] = self.config.user
+        local = timedelta(minutes=offset)
+        max_groups = ((window_end + local).date() - (window_start + local).date()).days + 1
+
+        def get(page: int) -> ParsedPage:
+            body = self.http.get_json(
+                self.url,
+                headers=headers,
+                params={**params, "page": str(page)},
+                auth_error_message=self.auth_error_message,
+            )
+            try:
+                return parse_page(body, self.config.name)
+            except MalformedResponse as exc:
+                raise UpstreamProtocolError(
+                    self.config.name, f"page {page} of the video-call list: {exc}"
+                ) from exc
+
+        pages = self._read_all(get, max_groups)
+        if _total_moved(pages):
+            # The list changed while it was read, so offset paging may have skipped or
+            # repeated a call: read it once more (a second change only leaves a warning).
+            log.info("%s: 'total' changed mid-read; reading the list again", self.config.name)
+            pages = self._read_all(get, max_groups)
+        result = self._combine(pages, window_start, window_end)
+        problem = _total_moved(pages) or _count_mismatch(pages)
+        if problem is None:
+            return result
+        return FetchResult(result.sessions, [*result.warnings, f"TagMango: {problem}"])
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
+
+    def _read_all(self, get: Callable[[int], ParsedPage], max_groups: int) -> list[ParsedPage]:
+        pages = [get(1)]
+        with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="tagmango") as pool:
+            while True:
+                wanted = plan_next_round(
+                    [PageCounts(p.call_count, p.group_count) for p in pages],
+                    pages[0].total,
+                    calls_seen=_distinct_calls(pages),
+                    dates_seen=len(set().union(*(p.dates for p in pages))),
+                    limit=self.config.page_size,
+                    max_groups=max_groups,
+                )
+                if wanted == 0:
+                    return pages
+                if len(pages) >= self.config.max_pages:
+                    raise UpstreamProtocolError(
+                        self.config.name,
+                        f"stopped at the page cap ({self.config.max_pages} pages of "
+                        f"{self.config.page_size}) with more video calls still to read; "
+                        "narrow the window or raise max_pages",
+                    )
+                # One wave of at most `concurrency` pages, then plan again with what it
+                # showed: the same latency as queueing them all, and an estimate that
+                # overshoots wastes at most one wave.
+                last = min(len(pages) + wanted, len(pages) + self.config.concurrency)
+                last = min(last, self.config.max_pages)
+                futures = [pool.submit(get, n) for n in range(len(pages) + 1, last + 1)]
+                try:
+                    pages.extend(future.result() for future in futures)
+                except BaseException:
+                    for future in futures:  # do not start pages nobody will use
+                        future.cancel()
+                    raise
+
+    def _combine(
+        self, pages: list[ParsedPage], window_start: datetime, window_end: datetime
+    ) -> FetchResult:
+        by_id: dict[str, Session] = {}
+        warnings: list[str] = []
+        for page in pages:
+            warnings.extend(page.warnings)
+            for session in page.sessions:
+                by_id[session.upstream_id] = session
+        sessions = [s for s in by_id.values() if window_start <= s.start < window_end]
+        sessions.sort(key=lambda s: (s.start, s.upstream_id))
+        return FetchResult(sessions, warnings)
+
+
+def _total_moved(pages: list[ParsedPage]) -> str | None:
+    totals = sorted({p.total for p in pages if p.total is not None})
+    if len(totals) > 1:
+        return f"'total' changed while the list was read ({', '.join(map(str, totals))})"
+    return None
+
+
+def _count_mismatch(pages: list[ParsedPage]) -> str | None:
+    total = pages[0].total
+    calls, dates = _distinct_calls(pages), len(set().union(*(p.dates for p in pages)))
+    if total is None or total in (calls, dates):
+        return None
+    return f"'total' is {total} but {calls} calls on {dates} dates were listed"
+
+
+def _distinct_calls(pages: list[ParsedPage]) -> int:
+    """Raw calls read (malformed ones count: `total` does too), minus repeats of an `_id`."""
+    ids = [s.upstream_id for p in pages for s in p.sessions]
+    return sum(p.call_count for p in pages) - (len(ids) - len(set(ids)))
