@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -95,3 +96,11 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Shaped like bridge.sources.Partition: all the store needs of one."""
+
+    source_id: int
+    key: str = ""

@@ -15,6 +15,7 @@ from bridge.crypto import CredentialBox
 from bridge.store import (
     MergeResult,
     NotFound,
+    PartitionLike,
     Store,
     StoreError,
     content_hash,
@@ -22,7 +23,7 @@ from bridge.store import (
     session_from_content,
 )
 from feeds.model import Session, SourceKind, Status
-from tests.stores import BACKENDS, empty_database, fresh_database_url
+from tests.stores import BACKENDS, Partition, empty_database, fresh_database_url
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -72,17 +73,17 @@ def source(store: Store) -> int:
 
 def merge(
     store: Store,
-    source_id: int,
+    partition: PartitionLike,
     sessions: list[Session],
     now: datetime = NOW,
     window: tuple[datetime, datetime] = WINDOW,
 ) -> MergeResult:
-    return store.merge_sessions(source_id, sessions, window[0], window[1], now)
+    return store.merge_sessions(partition, sessions, window[0], window[1], now)
 
 
-def archived(store: Store, *source_ids: int) -> dict[str, Session]:
+def archived(store: Store, *partitions: PartitionLike) -> dict[str, Session]:
     start, end = NOW - timedelta(days=400), NOW + timedelta(days=400)
-    return {s.upstream_id: s for s in store.archived_sessions(source_ids, start, end)}
+    return {s.upstream_id: s for s in store.archived_sessions(partitions, start, end)}
 
 
 # -- content -----------------------------------------------------------------------------------
@@ -268,6 +269,34 @@ def test_sources_with_the_same_upstream_ids_are_kept_apart(store: Store, source:
         ("tm", Status.CONFIRMED),
         ("tm2", Status.CANCELLED),
     ]
+
+
+def test_partitions_of_one_source_are_kept_apart(store: Store, source: int) -> None:
+    asha, ravi = Partition(source, "user=asha"), Partition(source, "user=ravi")
+    assert merge(store, asha, [call("a", 5), call("shared", 6)]) == MergeResult(inserted=2)
+    assert merge(store, ravi, [call("shared", 6)]) == MergeResult(inserted=1)
+    # Ravi's narrower fetch does not make Asha's session vanish, nor the other way round.
+    assert merge(store, ravi, [call("shared", 6)], now=LATER) == MergeResult(unchanged=1)
+    assert merge(store, asha, [call("a", 5)], now=LATER) == MergeResult(vanished=1, unchanged=1)
+    assert archived(store, asha)["a"].status is Status.CONFIRMED
+    assert archived(store, asha)["shared"].status is Status.CANCELLED
+    assert archived(store, ravi)["shared"].status is Status.CONFIRMED
+    assert archived(store, source) == {}  # the whole source is a third partition
+    assert archived(store, Partition(source)) == {}
+    both = store.archived_sessions([ravi, asha, asha], NOW, NOW + timedelta(days=1))
+    assert [(s.upstream_id, s.status) for s in both] == [
+        ("a", Status.CONFIRMED),
+        ("shared", Status.CANCELLED),  # "user=asha" sorts before "user=ravi"
+        ("shared", Status.CONFIRMED),
+    ]
+    assert [s.upstream_id for s in store.sessions_for_key([ravi], "shared")] == ["shared"]
+
+
+def test_merge_result_says_whether_anything_changed() -> None:
+    assert not MergeResult().changed_anything
+    assert not MergeResult(unchanged=5).changed_anything
+    for count in ("inserted", "changed", "vanished", "restored"):
+        assert MergeResult(**{count: 1}).changed_anything
 
 
 def test_repeated_listings(store: Store, source: int) -> None:

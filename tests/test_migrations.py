@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,15 +12,16 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from bridge.crypto import CredentialBox
 from bridge.migrations import alembic_config
 from bridge.migrations.__main__ import main as migrations_cli
-from bridge.store import Store
+from bridge.store import Store, session_content
 from bridge.store.engine import create_store_engine, normalize_url
-from bridge.store.tables import Base
+from bridge.store.tables import ArchivedSessionTable, Base, SourceTable
+from feeds.model import Session, SourceKind
 from tests.stores import BACKENDS, fresh_database_url
 
 BOX = CredentialBox("migration-test-secret-key-012")
@@ -30,6 +32,7 @@ TABLES = {
     "feed_sources",
     "shares",
     "archived_sessions",
+    "fetch_states",
     "rendered_feeds",
 }
 
@@ -86,6 +89,63 @@ def test_downgrade_to_nothing_and_back(database_url: str) -> None:
     with Store(database_url, BOX) as store:
         store.migrate()
         assert store.list_sources() == []
+    check_schema(database_url)
+
+
+def test_upgrading_from_0001_keeps_the_archive_as_the_whole_source_partition(
+    database_url: str,
+) -> None:
+    engine = create_store_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+            # Rows as revision 0001 had them (no partition_key yet), with the models' types.
+            at = datetime(2026, 3, 1, 10, tzinfo=UTC)
+            session = Session(
+                SourceKind.TAGMANGO,
+                "tm",
+                "a",
+                "Kept",
+                at + timedelta(days=1),
+                at + timedelta(days=1, hours=1),
+            )
+            connection.execute(
+                insert(SourceTable.__table__).values(
+                    id=1,
+                    name="tm",
+                    kind="tagmango",
+                    settings={},
+                    credentials_encrypted=BOX.encrypt({"token": "t"}),
+                    created_at=at,
+                    last_success_at=at,
+                )
+            )
+            connection.execute(
+                insert(ArchivedSessionTable.__table__).values(
+                    id=1,
+                    source_id=1,
+                    upstream_id="a",
+                    start_at=session.start,
+                    end_at=session.end,
+                    content=session_content(session),
+                    content_hash="h",
+                    sequence=2,
+                    first_seen_at=at,
+                    last_changed_at=at,
+                    last_seen_at=at,
+                )
+            )
+    finally:
+        engine.dispose()
+    with Store(database_url, BOX) as store:
+        store.migrate()
+        [kept] = store.archived_sessions(
+            [1], datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
+        )
+        assert (kept.title, kept.sequence) == ("Kept", 2)
+        assert store.fetch_state(1).last_success_at == datetime(2026, 3, 1, 10, tzinfo=UTC)
     check_schema(database_url)
 
 

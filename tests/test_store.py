@@ -13,10 +13,10 @@ from sqlalchemy.engine import make_url
 
 from bridge.crypto import CredentialBox, CredentialError
 from bridge.signing import hash_token
-from bridge.store import NotFound, Store, StoreError
+from bridge.store import FetchState, NotFound, Store, StoreError
 from bridge.store.engine import normalize_url
 from feeds.model import Scope, SourceKind
-from tests.stores import BACKENDS, Clock, empty_database, fresh_database_url
+from tests.stores import BACKENDS, Clock, Partition, empty_database, fresh_database_url
 
 KEY = "store-test-secret-key-0123456789"
 OTHER_KEY = "another-secret-key-0123456789"
@@ -108,10 +108,8 @@ def test_source_errors(store: Store) -> None:
         store.add_source("  ", "tagmango", {}, {})
     with pytest.raises(StoreError, match="source credentials must be JSON-serialisable"):
         store.add_source("x", "tagmango", {}, {"when": datetime.now(UTC)})
-    with pytest.raises(NotFound, match="no source named nope"):
-        store.source_by_name("nope")
-    with pytest.raises(NotFound, match="no source with id 999"):
-        store.source(999)
+    assert store.source_by_name("nope") is None
+    assert store.source(999) is None
     with pytest.raises(NotFound, match="no source with id 999"):
         store.source_credentials(999)
     assert [source.name for source in store.list_sources()] == ["tm"]
@@ -170,17 +168,19 @@ def test_credentials_need_the_key_or_a_fallback(store: Store, database_url: str)
 def test_record_fetch(store: Store, clock: Clock) -> None:
     source = store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
     assert not source.failing
+    assert store.fetch_state(source.id) == FetchState(source.id, "")
     first = clock.advance(minutes=1)
     store.record_fetch(source.id, True, None, first)
     second = clock.advance(minutes=1)
     store.record_fetch(source.id, False, "tm: the API key was rejected" + "!" * 5000, second)
-    failing = store.source(source.id)
-    assert failing.last_success_at == first and failing.last_error_at == second
-    assert failing.last_error is not None and failing.last_error.startswith("tm: the API key")
-    assert len(failing.last_error) == 2000
-    assert failing.failing
+    for failing in (store.source(source.id), store.fetch_state(source.id)):
+        assert failing is not None
+        assert failing.last_success_at == first and failing.last_error_at == second
+        assert failing.last_error is not None and failing.last_error.startswith("tm: the API")
+        assert len(failing.last_error) == 2000
+        assert failing.failing
     store.record_fetch(source.id, True, None, clock.advance(minutes=1))
-    recovered = store.source(source.id)
+    recovered = store.fetch_state(source.id)
     assert not recovered.failing and recovered.last_error_at == second
     with pytest.raises(StoreError, match="has no timezone"):
         store.record_fetch(source.id, True, None, datetime(2026, 1, 1))
@@ -188,7 +188,29 @@ def test_record_fetch(store: Store, clock: Clock) -> None:
         store.record_fetch(999, True, None, clock.now)
 
 
+def test_fetch_state_is_kept_per_partition(store: Store, clock: Clock) -> None:
+    source = store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
+    asha, ravi = Partition(source.id, "user=asha"), Partition(source.id, "user=ravi")
+    store.record_fetch(asha, True, None, clock.now)
+    store.record_fetch(ravi, False, "tm: user not found", clock.advance(minutes=1))
+    assert store.fetch_state(asha) == FetchState(
+        source.id, "user=asha", last_success_at=clock.now - timedelta(minutes=1)
+    )
+    assert store.fetch_state(ravi).failing and store.fetch_state(ravi).last_success_at is None
+    assert store.fetch_state(source.id).last_success_at is None  # the whole source: never
+    summary = store.source(source.id)  # the source summarises its partitions
+    assert summary is not None and summary.failing and summary.last_success_at is not None
+
+
 # -- upstream access tokens --------------------------------------------------------------------
+
+
+def test_the_store_is_a_token_store(store: Store) -> None:
+    expires = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
+    store.save("zoho:academy", "via-protocol", expires)
+    assert store.load("zoho:academy") == ("via-protocol", expires)
+    assert store.load_token("zoho:academy") == ("via-protocol", expires)
+    assert store.load("zoho:unknown") is None
 
 
 def test_tokens_are_saved_replaced_and_loaded(store: Store) -> None:
@@ -305,7 +327,8 @@ def test_feed_validation(store: Store, sources: tuple[int, int]) -> None:
 
 
 def test_unknown_feed_ids(store: Store) -> None:
-    for call in (store.feed, store.rotate_feed, store.revoke_feed, store.list_shares):
+    assert store.feed(42) is None
+    for call in (store.rotate_feed, store.revoke_feed, store.list_shares):
         with pytest.raises(NotFound, match="no feed with id 42"):
             call(42)
 
@@ -353,9 +376,9 @@ def test_share_errors(store: Store, sources: tuple[int, int]) -> None:
         store.create_share(feed.id, "full", datetime(2026, 1, 1))
     with pytest.raises(NotFound, match="no feed with id 77"):
         store.create_share(77)
-    for call in (store.share, store.revoke_share):
-        with pytest.raises(NotFound, match="no share link with id 5"):
-            call(5)
+    assert store.share(5) is None
+    with pytest.raises(NotFound, match="no share link with id 5"):
+        store.revoke_share(5)
     assert store.share_by_token("unknown") is None
     assert store.list_shares(feed.id) == []
 

@@ -3,23 +3,40 @@
 SQLAlchemy 2 with Alembic migrations; SQLite by default (a WAL-mode file in the instance
 folder), PostgreSQL through CALBRIDGE_DATABASE_URL. Modules: `tables` (schema), `rows`
 (immutable results), `archive` (the merge rules), `engine` (connections and migrations),
-`repository` (the `Store` facade everything else calls).
+`source_queries` and `feed_queries` (its parts), `repository` (the `Store` facade everything
+else calls).
 """
 
 from .archive import content_hash, session_content, session_from_content
 from .repository import Store
-from .rows import FeedRow, MergeResult, NotFound, RenderedFeed, ShareRow, SourceRow, StoreError
+from .rows import (
+    FeedRow,
+    FetchState,
+    MergeResult,
+    NotFound,
+    PartitionLike,
+    PartitionRef,
+    RenderedFeed,
+    ShareRow,
+    SourceRow,
+    StoreError,
+    partition_of,
+)
 
 __all__ = [
     "FeedRow",
+    "FetchState",
     "MergeResult",
     "NotFound",
+    "PartitionLike",
+    "PartitionRef",
     "RenderedFeed",
     "ShareRow",
     "SourceRow",
     "Store",
     "StoreError",
     "content_hash",
+    "partition_of",
     "session_content",
     "session_from_content",
 ]

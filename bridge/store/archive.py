@@ -1,4 +1,7 @@
-"""The session archive: every occurrence ever seen per source, and how a fetch is merged in.
+"""The session archive: every occurrence ever seen per partition, and how a fetch is merged in.
+
+A partition is one upstream query (a source, narrowed by a feed's filters); each has its own
+archive, so the rules below compare a fetch only with earlier fetches of the same query.
 
 Rules (design.md, "Identity" and "History and cancellations"):
 - new occurrence → inserted with sequence 0; first seen = last changed = now;
@@ -113,24 +116,26 @@ def _dedupe(sessions: Iterable[Session]) -> dict[str, tuple[Session, dict[str, A
 
 def _load_rows(
     db: DbSession,
-    source_id: int,
+    partition: tuple[int, str],
     upstream_ids: Sequence[str],
     window_start: datetime,
     window_end: datetime,
 ) -> dict[str, ArchivedSessionTable]:
-    """Archived rows of the source that are listed now or start inside the window."""
+    """Archived rows of the partition that are listed now or start inside the window."""
     table = ArchivedSessionTable
-    in_window = select(table).where(
-        table.source_id == source_id,
-        table.start_at >= window_start,
-        table.start_at < window_end,
+    source_id, partition_key = partition
+    archive = select(table).where(
+        table.source_id == source_id, table.partition_key == partition_key
     )
+    in_window = archive.where(table.start_at >= window_start, table.start_at < window_end)
     rows = {row.upstream_id: row for row in db.scalars(in_window)}
     missing = [upstream_id for upstream_id in upstream_ids if upstream_id not in rows]
     for offset in range(0, len(missing), _LOOKUP_CHUNK):
         chunk = missing[offset : offset + _LOOKUP_CHUNK]
-        query = select(table).where(table.source_id == source_id, table.upstream_id.in_(chunk))
-        rows.update((row.upstream_id, row) for row in db.scalars(query))
+        rows.update(
+            (row.upstream_id, row)
+            for row in db.scalars(archive.where(table.upstream_id.in_(chunk)))
+        )
     return rows
 
 
@@ -143,7 +148,7 @@ def _store_content(row: ArchivedSessionTable, content: dict[str, Any], digest: s
 
 def merge_into_archive(
     db: DbSession,
-    source_id: int,
+    partition: tuple[int, str],
     sessions: Iterable[Session],
     window_start: datetime,
     window_end: datetime,
@@ -151,17 +156,19 @@ def merge_into_archive(
 ) -> MergeResult:
     """Merge one complete fetch of `[window_start, window_end)` into the source's archive.
 
-    The caller holds the source's write lock (see Store.merge_sessions) and commits.
+    `partition` is (source id, partition key). The caller holds the source's write lock (see
+    Store.merge_sessions) and commits.
     """
     listed = _dedupe(sessions)
-    rows = _load_rows(db, source_id, list(listed), window_start, window_end)
+    rows = _load_rows(db, partition, list(listed), window_start, window_end)
     counts = dict.fromkeys(("inserted", "changed", "vanished", "unchanged", "restored"), 0)
 
     for upstream_id, (_session, content, digest) in listed.items():
         row = rows.get(upstream_id)
         if row is None:
             row = ArchivedSessionTable(
-                source_id=source_id,
+                source_id=partition[0],
+                partition_key=partition[1],
                 upstream_id=upstream_id,
                 sequence=0,
                 first_seen_at=now,

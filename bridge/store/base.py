@@ -1,7 +1,8 @@
 """The store's foundation: engine, sessions, clock and small shared helpers.
 
-`StoreBase` owns the database engine; the query mixins (sources, feeds) and `Store` build on it.
-Each method opens its own database session, so a Store is safe to share between threads.
+`StoreBase` owns the database engine; the query mixins (source_queries, feed_queries) and
+`Store` build on it. Each method opens its own database session, so a Store is safe to share
+between threads.
 """
 
 from __future__ import annotations
@@ -87,13 +88,13 @@ class StoreBase:
             yield db
 
 
-def upsert(db: DbSession, table: type[Any], values: dict[str, Any], key: str) -> None:
-    """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
+def upsert(db: DbSession, table: type[Any], values: dict[str, Any], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE the other given columns, on SQLite and PostgreSQL."""
     dialect = db.get_bind().dialect.name
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     statement = insert(table).values(**values)
-    updates = {name: statement.excluded[name] for name in values if name != key}
-    db.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates))
+    updates = {name: statement.excluded[name] for name in values if name not in keys}
+    db.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
 
 
 def check_json_object(values: Any, what: str) -> None:

@@ -1,8 +1,8 @@
 """`Store`: the one object the service talks to for persistent state.
 
 Methods are thread-safe (each opens its own database session) and return frozen row
-snapshots (bridge.store.rows). Lookups by id or name raise `NotFound`; lookups by token
-return None for an unknown token, so the web layer can answer 404.
+snapshots (bridge.store.rows). Lookups (by id, name or token) return None for something
+unknown; actions on an unknown id (rotate, revoke, merge...) raise `NotFound`.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, false, or_, select
 
 from feeds.model import Session
 
 from .archive import merge_into_archive, to_session
 from .base import aware_utc, upsert
-from .feeds import FeedQueries
-from .rows import MergeResult, NotFound, RenderedFeed, StoreError
-from .sources import SourceQueries
+from .feed_queries import FeedQueries
+from .rows import MergeResult, NotFound, PartitionLike, RenderedFeed, StoreError, partition_of
+from .source_queries import SourceQueries
 from .tables import ArchivedSessionTable, RenderedFeedTable, SourceTable
 
 
@@ -29,7 +29,7 @@ class Store(SourceQueries, FeedQueries):
 
     def merge_sessions(
         self,
-        source_id: int,
+        partition: PartitionLike,
         sessions: Iterable[Session],
         window_start: datetime,
         window_end: datetime,
@@ -37,9 +37,11 @@ class Store(SourceQueries, FeedQueries):
     ) -> MergeResult:
         """Merge one complete upstream fetch of [window_start, window_end) into the archive.
 
-        Merges of the same source are serialised (row lock on PostgreSQL, BEGIN IMMEDIATE on
-        SQLite), so concurrent refreshes cannot interleave.
+        `partition` is what was fetched: a bridge.sources.Partition-like object or a source
+        id (the whole source). Merges of the same source are serialised (row lock on
+        PostgreSQL, BEGIN IMMEDIATE on SQLite), so concurrent refreshes cannot interleave.
         """
+        source_id, partition_key = partition_of(partition)
         window_start = aware_utc(window_start, "window start")
         window_end = aware_utc(window_end, "window end")
         now = aware_utc(now, "merge time")
@@ -58,37 +60,32 @@ class Store(SourceQueries, FeedQueries):
                         f"session {session.upstream_id} is from {session.source_kind.value}, "
                         f"but source {source_id} is a {kind} source"
                     )
-            return merge_into_archive(db, source_id, sessions, window_start, window_end, now)
+            return merge_into_archive(
+                db, (source_id, partition_key), sessions, window_start, window_end, now
+            )
 
     def archived_sessions(
-        self, source_ids: Iterable[int], start: datetime, end: datetime
+        self, partitions: Iterable[PartitionLike], start: datetime, end: datetime
     ) -> list[Session]:
-        """Archived occurrences overlapping [start, end), with sequence and changed_at set.
-
-        Ordered by start, then source id, then upstream id.
-        """
+        """Archived occurrences of the partitions overlapping [start, end), with sequence and
+        changed_at set. Ordered by start, source id, partition, upstream id."""
         start, end = aware_utc(start, "start"), aware_utc(end, "end")
         table = ArchivedSessionTable
-        query = (
-            select(table)
-            .where(
-                table.source_id.in_(list(source_ids)), table.start_at < end, table.end_at > start
-            )
-            .order_by(table.start_at, table.source_id, table.upstream_id)
-        )
-        with self._read() as db:
-            return [to_session(row) for row in db.scalars(query)]
+        overlapping = and_(table.start_at < end, table.end_at > start)
+        return self._archived(_in_partitions(partitions), overlapping)
 
-    def sessions_for_key(self, source_ids: Iterable[int], key: str) -> list[Session]:
+    def sessions_for_key(self, partitions: Iterable[PartitionLike], key: str) -> list[Session]:
         """Archived occurrences whose upstream id or series key is `key` (for join redirects)."""
+        table = ArchivedSessionTable
+        matching = or_(table.upstream_id == key, table.series_key == key)
+        return self._archived(_in_partitions(partitions), matching)
+
+    def _archived(self, *conditions: ColumnElement[bool]) -> list[Session]:
         table = ArchivedSessionTable
         query = (
             select(table)
-            .where(
-                table.source_id.in_(list(source_ids)),
-                or_(table.upstream_id == key, table.series_key == key),
-            )
-            .order_by(table.start_at, table.source_id, table.upstream_id)
+            .where(*conditions)
+            .order_by(table.start_at, table.source_id, table.partition_key, table.upstream_id)
         )
         with self._read() as db:
             return [to_session(row) for row in db.scalars(query)]
@@ -113,7 +110,7 @@ class Store(SourceQueries, FeedQueries):
             "saved_at": self._clock(),
         }
         with self._write() as db:
-            upsert(db, RenderedFeedTable, values, "key")
+            upsert(db, RenderedFeedTable, values, ["key"])
 
     def load_render(self, key: str) -> RenderedFeed | None:
         with self._read() as db:
@@ -127,3 +124,16 @@ class Store(SourceQueries, FeedQueries):
                 last_modified=row.last_modified,
                 saved_at=row.saved_at,
             )
+
+
+def _in_partitions(partitions: Iterable[PartitionLike]) -> ColumnElement[bool]:
+    table = ArchivedSessionTable
+    keys = sorted({partition_of(partition) for partition in partitions})
+    if not keys:
+        return false()
+    return or_(
+        *(
+            and_(table.source_id == source_id, table.partition_key == partition_key)
+            for source_id, partition_key in keys
+        )
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from feeds.model import Scope, SourceKind
 
@@ -18,12 +18,51 @@ class StoreError(Exception):
 
 
 class NotFound(StoreError):
-    """The id names no row."""
+    """The id names no row (raised by actions; lookups return None instead)."""
+
+
+class PartitionRef(Protocol):
+    """One upstream query of a source: the source plus a feed's narrowing filters.
+
+    `key` is "" for the whole source. bridge.sources.Partition fits; a plain source id
+    stands for the whole-source partition wherever the store accepts a partition.
+    """
+
+    @property
+    def source_id(self) -> int: ...
+
+    @property
+    def key(self) -> str: ...
+
+
+PartitionLike = int | PartitionRef
+
+
+def partition_of(partition: PartitionLike) -> tuple[int, str]:
+    """(source id, partition key) of a partition or a bare source id."""
+    if isinstance(partition, int):
+        return partition, ""
+    return partition.source_id, partition.key
+
+
+class _FetchOutcome:
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+
+    @property
+    def failing(self) -> bool:
+        """True when the latest fetch failed (an error newer than the last success)."""
+        if self.last_error_at is None:
+            return False
+        return self.last_success_at is None or self.last_error_at > self.last_success_at
 
 
 @dataclass(frozen=True)
-class SourceRow:
-    """A configured upstream account (credentials left out: see `Store.source_credentials`)."""
+class SourceRow(_FetchOutcome):
+    """A configured upstream account (credentials left out: see `Store.source_credentials`).
+
+    The last_* fields summarise the latest fetches of any of its partitions.
+    """
 
     id: int
     name: str
@@ -34,12 +73,16 @@ class SourceRow:
     last_error: str | None = None
     last_error_at: datetime | None = None
 
-    @property
-    def failing(self) -> bool:
-        """True when the latest fetch failed (an error newer than the last success)."""
-        if self.last_error_at is None:
-            return False
-        return self.last_success_at is None or self.last_error_at > self.last_success_at
+
+@dataclass(frozen=True)
+class FetchState(_FetchOutcome):
+    """The latest fetch outcomes of one partition; all None when it was never fetched."""
+
+    source_id: int
+    partition_key: str = ""
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -124,3 +167,8 @@ class MergeResult:
     vanished: int = 0
     unchanged: int = 0
     restored: int = 0
+
+    @property
+    def changed_anything(self) -> bool:
+        """True when the archive differs from before the merge (a render may be outdated)."""
+        return bool(self.inserted or self.changed or self.vanished or self.restored)

@@ -65,7 +65,10 @@ class Base(DeclarativeBase):
 
 
 class SourceTable(Base):
-    """A configured upstream account; credentials are a Fernet token (see bridge.crypto)."""
+    """A configured upstream account; credentials are a Fernet token (see bridge.crypto).
+
+    The last_* columns summarise the latest fetches of any of its partitions.
+    """
 
     __tablename__ = "sources"
 
@@ -139,8 +142,26 @@ class ShareTable(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class FetchStateTable(Base):
+    """The outcome of the latest fetches of one partition (a source plus a feed's filters)."""
+
+    __tablename__ = "fetch_states"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    partition_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ArchivedSessionTable(Base):
-    """Every occurrence ever seen per source, with the history needed for SEQUENCE/DTSTAMP.
+    """Every occurrence ever seen per partition, with the history needed for SEQUENCE/DTSTAMP.
+
+    A partition is one upstream query: a source, narrowed by a feed's filters (`partition_key`,
+    "" for the whole source). Each partition has its own archive, so one feed's narrower fetch
+    never makes another feed's sessions look vanished.
 
     `content` is the Session as JSON (bridge.store.archive), i.e. what the feed shows;
     `start_at`/`end_at`/`series_key` repeat parts of it so they can be queried.
@@ -148,13 +169,19 @@ class ArchivedSessionTable(Base):
 
     __tablename__ = "archived_sessions"
     __table_args__ = (
-        UniqueConstraint("source_id", "upstream_id", name="uq_archived_sessions_source_upstream"),
-        Index("ix_archived_sessions_source_start", "source_id", "start_at"),
-        Index("ix_archived_sessions_source_series", "source_id", "series_key"),
+        UniqueConstraint(
+            "source_id",
+            "partition_key",
+            "upstream_id",
+            name="uq_archived_sessions_partition_upstream",
+        ),
+        Index("ix_archived_sessions_partition_start", "source_id", "partition_key", "start_at"),
+        Index("ix_archived_sessions_partition_series", "source_id", "partition_key", "series_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    partition_key: Mapped[str] = mapped_column(String(255))
     upstream_id: Mapped[str] = mapped_column(String(255))
     series_key: Mapped[str | None] = mapped_column(String(255))
     start_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -95,9 +95,10 @@ class FeedQueries(StoreBase):
             db.flush()
             return _feed_row(row), token
 
-    def feed(self, feed_id: int) -> FeedRow:
+    def feed(self, feed_id: int) -> FeedRow | None:
         with self._read() as db:
-            return _feed_row(_get_feed(db, feed_id))
+            row = db.get(FeedTable, feed_id)
+            return None if row is None else _feed_row(row)
 
     def list_feeds(self) -> list[FeedRow]:
         with self._read() as db:
@@ -157,11 +158,11 @@ class FeedQueries(StoreBase):
             db.flush()
             return _share_row(row, _feed_row(feed)), token
 
-    def share(self, share_id: int) -> ShareRow:
+    def share(self, share_id: int) -> ShareRow | None:
         with self._read() as db:
             row = db.get(ShareTable, share_id)
             if row is None:
-                raise NotFound(f"no share link with id {share_id}")
+                return None
             return _share_row(row, _feed_row(_get_feed(db, row.feed_id)))
 
     def share_by_token(self, raw: str) -> ShareRow | None:

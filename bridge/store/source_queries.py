@@ -12,8 +12,8 @@ from bridge.crypto import CredentialError
 from feeds.model import SourceKind
 
 from .base import StoreBase, aware_utc, check_json_object, upsert
-from .rows import NotFound, SourceRow, StoreError
-from .tables import SourceTable, UpstreamTokenTable
+from .rows import FetchState, NotFound, PartitionLike, SourceRow, StoreError, partition_of
+from .tables import FetchStateTable, SourceTable, UpstreamTokenTable
 
 MAX_ERROR_LENGTH = 2000
 
@@ -73,19 +73,15 @@ class SourceQueries(StoreBase):
         with self._read() as db:
             return [_source_row(row) for row in db.scalars(select(SourceTable).order_by("id"))]
 
-    def source(self, source_id: int) -> SourceRow:
+    def source(self, source_id: int) -> SourceRow | None:
         with self._read() as db:
             row = db.get(SourceTable, source_id)
-            if row is None:
-                raise NotFound(f"no source with id {source_id}")
-            return _source_row(row)
+            return None if row is None else _source_row(row)
 
-    def source_by_name(self, name: str) -> SourceRow:
+    def source_by_name(self, name: str) -> SourceRow | None:
         with self._read() as db:
             row = db.scalar(select(SourceTable).where(SourceTable.name == name))
-            if row is None:
-                raise NotFound(f"no source named {name}")
-            return _source_row(row)
+            return None if row is None else _source_row(row)
 
     def source_credentials(self, source: SourceRow | int) -> dict[str, Any]:
         """The decrypted credentials; `CredentialError` when the secret key cannot open them."""
@@ -98,18 +94,46 @@ class SourceQueries(StoreBase):
             raise NotFound(f"no source with id {source_id}")
         return self._box.decrypt(encrypted)
 
-    def record_fetch(self, source_id: int, ok: bool, error: str | None, at: datetime) -> None:
-        """Note the outcome of a fetch (last_success_at, or last_error + last_error_at)."""
+    def record_fetch(
+        self, partition: PartitionLike, ok: bool, error: str | None, at: datetime
+    ) -> None:
+        """Note the outcome of a fetch of a partition (or a source id: the whole source).
+
+        Sets last_success_at, or last_error and last_error_at, on the partition's state and
+        on the source's summary.
+        """
+        source_id, partition_key = partition_of(partition)
         at = aware_utc(at, "fetch time")
+        if ok:
+            values: dict[str, Any] = {"last_success_at": at}
+        else:
+            values = {
+                "last_error": (error or "unknown error")[:MAX_ERROR_LENGTH],
+                "last_error_at": at,
+            }
         with self._write() as db:
             row = db.get(SourceTable, source_id)
             if row is None:
                 raise NotFound(f"no source with id {source_id}")
-            if ok:
-                row.last_success_at = at
-            else:
-                row.last_error = (error or "unknown error")[:MAX_ERROR_LENGTH]
-                row.last_error_at = at
+            for name, value in values.items():
+                setattr(row, name, value)
+            key = {"source_id": source_id, "partition_key": partition_key}
+            upsert(db, FetchStateTable, {**key, **values}, list(key))
+
+    def fetch_state(self, partition: PartitionLike) -> FetchState:
+        """The latest fetch outcomes of a partition (all None when it was never fetched)."""
+        source_id, partition_key = partition_of(partition)
+        with self._read() as db:
+            row = db.get(FetchStateTable, (source_id, partition_key))
+            if row is None:
+                return FetchState(source_id, partition_key)
+            return FetchState(
+                source_id,
+                partition_key,
+                last_success_at=row.last_success_at,
+                last_error=row.last_error,
+                last_error_at=row.last_error_at,
+            )
 
     # -- upstream access tokens (the TokenStore protocol of the TrainerCentral client) -------
 
@@ -127,6 +151,7 @@ class SourceQueries(StoreBase):
         return (token, expires_at) if isinstance(token, str) else None
 
     def save_token(self, key: str, token: str, expires_at: datetime) -> None:
+        """Keep an access token (encrypted) until it is replaced."""
         values = {
             "key": key,
             "token_encrypted": self._box.encrypt({"token": token}),
@@ -134,7 +159,17 @@ class SourceQueries(StoreBase):
             "saved_at": self._clock(),
         }
         with self._write() as db:
-            upsert(db, UpstreamTokenTable, values, "key")
+            upsert(db, UpstreamTokenTable, values, ["key"])
+
+    # The TokenStore protocol of bridge.upstream.trainercentral, so the Store can be passed
+    # as `token_store=` directly.
+    def load(self, key: str) -> tuple[str, datetime] | None:
+        """TokenStore.load: same as `load_token`."""
+        return self.load_token(key)
+
+    def save(self, key: str, token: str, expires_at: datetime) -> None:
+        """TokenStore.save: same as `save_token`."""
+        self.save_token(key, token, expires_at)
 
     def reencrypt_secrets(self) -> int:
         """Re-encrypt every credential and token with the current key (end of a key rotation).
