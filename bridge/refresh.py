@@ -138,7 +138,10 @@ class Refresher:
                 partition,
                 token_store=self.store,
             )
-            result = client.fetch(*window)
+            try:
+                result = client.fetch(*window)
+            finally:
+                client.close()
         except UpstreamError as error:
             log.warning("refresh of %s failed: %s", source.name, error)
             self.metrics.upstream_errors.labels(source.name).inc()

@@ -17,14 +17,13 @@ from bridge.web.access import view_for_token
 
 blueprint = Blueprint("feeds", __name__)
 
-ICS_MIMETYPE = "text/calendar"
+ICS_CONTENT_TYPE = "text/calendar; charset=utf-8"
+TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
 @blueprint.errorhandler(HTTPException)
 def plain_text_error(error: HTTPException) -> Response:
-    return Response(
-        f"{error.description}\n", status=error.code, mimetype="text/plain", charset="utf-8"
-    )
+    return Response(f"{error.description}\n", status=error.code, content_type=TEXT_CONTENT_TYPE)
 
 
 def file_name(name: str) -> str:
@@ -53,12 +52,10 @@ def feed(token: str) -> Response:
     try:
         rendered = app.refresher.render(view, expand=expand)
     except FeedUnavailable as unavailable:
-        response = Response(
-            f"{unavailable.reason}\n", status=503, mimetype="text/plain", charset="utf-8"
-        )
+        response = Response(f"{unavailable.reason}\n", status=503, content_type=TEXT_CONTENT_TYPE)
         response.headers["Retry-After"] = str(unavailable.retry_after)
         return response
-    response = Response(rendered.body, mimetype=ICS_MIMETYPE, charset="utf-8")
+    response = Response(rendered.body, content_type=ICS_CONTENT_TYPE)
     response.set_etag(rendered.etag)
     response.last_modified = rendered.last_modified
     response.cache_control.private = True
@@ -80,7 +77,7 @@ def event(token: str, uid: str) -> Response:
     body = app.refresher.render_event(view, uid)
     if body is None:
         abort(404, "This event is not in the calendar (any more).")
-    response = Response(body, mimetype=ICS_MIMETYPE, charset="utf-8")
+    response = Response(body, content_type=ICS_CONTENT_TYPE)
     response.headers["Content-Disposition"] = _disposition("attachment", uid.split("@")[0])
     response.cache_control.private = True
     response.cache_control.no_cache = True
