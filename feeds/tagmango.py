@@ -12,6 +12,7 @@ is skipped with a warning that names it; a body of the wrong shape raises `Malfo
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -38,6 +39,9 @@ _BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
 
 _unknown_statuses: set[str] = set()
 _unknown_statuses_lock = threading.Lock()
+
+
+# Bodies come from json.loads, so objects are plain dicts (checked as such: it is faster).
 
 
 class MalformedResponse(ValueError):
@@ -73,7 +77,7 @@ def parse_page(body: Any, source_name: str) -> ParsedPage:
     dates: set[str] = set()
     call_count = 0
     for group_index, group in enumerate(groups):
-        if not isinstance(group, Mapping) or not isinstance(group.get("calls"), list):
+        if not isinstance(group, dict) or not isinstance(group.get("calls"), list):
             raise MalformedResponse(
                 f"data[{group_index}] is not a date group with a 'calls' list: {_kind(group)}"
             )
@@ -94,7 +98,7 @@ def parse_call(record: Any, source_name: str, warnings: list[str] | None = None)
 
     Optional fields of the wrong type are ignored (with a warning, when a list is given).
     """
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         raise InvalidSession(f"a call must be an object, not {_kind(record)}")
     call_id = record.get("_id")
     if not isinstance(call_id, str) or not call_id.strip():
@@ -104,17 +108,19 @@ def parse_call(record: Any, source_name: str, warnings: list[str] | None = None)
     end = _instant(record.get("toTime"), "toTime")
 
     def optional(value: Any, what: str) -> str | None:
-        if value is None or isinstance(value, str):
-            return value if value and value.strip() else None
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return None if value.isspace() or not value else value
         if warnings is not None:
             warnings.append(f"TagMango call {call_id}: ignored '{what}' ({_kind(value)})")
         return None
 
     creator = record.get("creator")
-    creator = creator if isinstance(creator, Mapping) else {}
+    creator = creator if isinstance(creator, dict) else {}
     mango = record.get("mango")
     mango_id = mango if isinstance(mango, str) else None
-    mango = mango if isinstance(mango, Mapping) else {}
+    mango = mango if isinstance(mango, dict) else {}
     mango_title = optional(mango.get("title"), "mango.title")
     title = record.get("title")
     if not isinstance(title, str) or not title.strip():
@@ -145,8 +151,12 @@ def parse_call(record: Any, source_name: str, warnings: list[str] | None = None)
     )
 
 
+@functools.lru_cache(maxsize=512)
 def plain_text(text: str) -> str:
-    """Descriptions may be HTML (mango descriptions come from a rich-text editor)."""
+    """Descriptions may be HTML (mango descriptions come from a rich-text editor).
+
+    Cached: every call of a mango repeats its description, and HTML parsing is slow.
+    """
     if _HTML_TAG.search(text):
         text = get_text(text)
     text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
@@ -154,13 +164,13 @@ def plain_text(text: str) -> str:
 
 
 def _unwrap(body: Any) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         raise MalformedResponse(f"the body is {_kind(body)}, not a JSON object")
     if body.get("success") is False:
         raise MalformedResponse(f"the API reported failure: {body.get('message', body)!r}")
     for key in ("result", "data"):
         inner = body.get(key)
-        if isinstance(inner, Mapping):
+        if isinstance(inner, dict):
             return inner
     if "data" in body:
         return body
@@ -216,7 +226,9 @@ def _status(value: Any) -> Status:
 def _series_key(record: Mapping[str, Any]) -> str | None:
     for name in SERIES_FIELDS:
         value = record.get(name)
-        if isinstance(value, Mapping):  # a populated reference: {"_id": ...}
+        if value is None:
+            continue
+        if isinstance(value, dict):  # a populated reference: {"_id": ...}
             value = value.get("_id")
         if isinstance(value, str) and value.strip():
             return value.strip()
@@ -228,17 +240,22 @@ def _series_key(record: Mapping[str, Any]) -> str | None:
 def _timezone(record: Mapping[str, Any]) -> str | None:
     for name in TIMEZONE_FIELDS:
         value = record.get(name)
-        if isinstance(value, str) and "/" in value:  # an IANA name, not "+05:30"
-            try:
-                ZoneInfo(value.strip())
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-            return value.strip()
+        if isinstance(value, str) and "/" in value and _is_zone(value.strip()):
+            return value.strip()  # an IANA name, not "+05:30"
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _name_of(record: Any, where: str) -> str:
-    if isinstance(record, Mapping):
+    if isinstance(record, dict):
         call_id = record.get("_id")
         if isinstance(call_id, str) and call_id.strip():
             return f"{call_id.strip()} ({where})"

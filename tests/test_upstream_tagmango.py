@@ -513,3 +513,12 @@ def test_planner_with_a_total_that_fits_nothing_reads_to_an_empty_page() -> None
 def test_planner_refutes_a_unit_whose_page_exceeds_the_limit() -> None:
     # 14 calls on a page of limit 7 → pages count groups; total 30 groups, 7 seen per page.
     assert plan([(14, 7)], 30, limit=7, calls_seen=14, dates_seen=7) == 2
+
+
+def test_bench_refresh_runs_with_tiny_sizes() -> None:
+    from bench.bench_refresh import run
+
+    result = run(pages=3, page_size=5, latency=0.01, concurrency=2, repeats=1, in_process=True)
+    assert result["calls"] == 15 and result["requests_per_read"] in (3, 4)
+    assert result["lower_bound_s"] == pytest.approx(0.01 * (1 + 1))
+    assert result["ratio"] > 0 and isinstance(result["ok"], bool)

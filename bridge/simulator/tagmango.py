@@ -169,6 +169,8 @@ class TagMangoSimulator:
         self.default_offset = default_offset
         self.default_limit = default_limit
         self._calls = {call.id: call for call in calls}
+        self._sorted: list[SimCall] | None = None
+        self._json: dict[SimCall, dict[str, Any]] = {}  # a changed call is a new SimCall
         self._faults: deque[Fault] = deque()
         self._hooks: list[tuple[int, Callable[[], None]]] = []
         self._budgets: dict[str, RateBudget] = {}
@@ -186,20 +188,25 @@ class TagMangoSimulator:
     # -- data controls -------------------------------------------------------------------
     def calls(self) -> list[SimCall]:
         with self._lock:
-            return sorted(self._calls.values(), key=lambda c: (c.start, c.id))
+            if self._sorted is None:
+                self._sorted = sorted(self._calls.values(), key=lambda c: (c.start, c.id))
+            return list(self._sorted)
 
     def add_call(self, call: SimCall) -> None:
         with self._lock:
             self._calls[call.id] = call
+            self._sorted = None
 
     def update_call(self, call_id: str, **changes: Any) -> SimCall:
         with self._lock:
             updated = self._calls[call_id] = replace(self._calls[call_id], **changes)
+            self._sorted = None
             return updated
 
     def remove_call(self, call_id: str) -> None:
         with self._lock:
             del self._calls[call_id]
+            self._sorted = None
 
     # -- fault controls and log ------------------------------------------------------------
     def fail_next(self, *faults: Fault) -> None:
@@ -311,11 +318,13 @@ class TagMangoSimulator:
             selected_page = selected
         for call in selected_page:
             groups.setdefault((call.start + local).date(), []).append(call)
-        all_dates = {(call.start + local).date() for call in selected}
         group_items = sorted(groups.items())
         if self.page_unit == "groups":
             group_items = group_items[(page - 1) * limit : page * limit]
-        total = len(selected) if self.total_counts == "calls" else len(all_dates)
+        if self.total_counts == "calls":
+            total = len(selected)
+        else:
+            total = len({(call.start + local).date() for call in selected})
         data = [
             {"date": day.isoformat(), "calls": [self._call_json(c) for c in calls]}
             for day, calls in group_items
@@ -334,6 +343,12 @@ class TagMangoSimulator:
         }
 
     def _call_json(self, call: SimCall) -> dict[str, Any]:
+        cached = self._json.get(call)
+        if cached is None:
+            cached = self._json[call] = self._build_call_json(call)
+        return dict(cached)  # a copy: faults edit the answer
+
+    def _build_call_json(self, call: SimCall) -> dict[str, Any]:
         mango = self.mangoes.get(call.mango_id, Mango(call.mango_id, "Unknown mango"))
         record: dict[str, Any] = {
             "_id": call.id,

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -219,38 +219,51 @@ class TagMangoClient(SourceClient):
             self.http.close()
 
     def _read_all(self, get: Callable[[int], ParsedPage], max_groups: int) -> list[ParsedPage]:
-        pages = [get(1)]
+        """Page 1, then keep up to `concurrency` pages in flight while the plan wants more.
+
+        The plan is remade from the contiguous pages read so far each time a page
+        arrives, so a first estimate that was too high costs at most the pages already
+        in flight, and the pipeline never waits for a whole batch to finish.
+        """
+        done: dict[int, ParsedPage] = {1: get(1)}
+        in_flight: dict[Future[ParsedPage], int] = {}
+        next_page = 2
         with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="tagmango") as pool:
-            while True:
-                wanted = plan_next_round(
-                    [PageCounts(p.call_count, p.group_count) for p in pages],
-                    pages[0].total,
-                    calls_seen=_distinct_calls(pages),
-                    dates_seen=len(set().union(*(p.dates for p in pages))),
-                    limit=self.config.page_size,
-                    max_groups=max_groups,
-                )
-                if wanted == 0:
-                    return pages
-                if len(pages) >= self.config.max_pages:
-                    raise UpstreamProtocolError(
-                        self.config.name,
-                        f"stopped at the page cap ({self.config.max_pages} pages of "
-                        f"{self.config.page_size}) with more video calls still to read; "
-                        "narrow the window or raise max_pages",
-                    )
-                # One wave of at most `concurrency` pages, then plan again with what it
-                # showed: the same latency as queueing them all, and an estimate that
-                # overshoots wastes at most one wave.
-                last = min(len(pages) + wanted, len(pages) + self.config.concurrency)
-                last = min(last, self.config.max_pages)
-                futures = [pool.submit(get, n) for n in range(len(pages) + 1, last + 1)]
-                try:
-                    pages.extend(future.result() for future in futures)
-                except BaseException:
-                    for future in futures:  # do not start pages nobody will use
-                        future.cancel()
-                    raise
+            try:
+                while True:
+                    pages = []  # the contiguous run 1..k: later pages wait for the gap
+                    while len(pages) + 1 in done:
+                        pages.append(done[len(pages) + 1])
+                    wanted = self._plan(pages, max_groups)
+                    if wanted == 0:
+                        return pages
+                    if len(pages) >= self.config.max_pages:
+                        raise UpstreamProtocolError(
+                            self.config.name,
+                            f"stopped at the page cap ({self.config.max_pages} pages of "
+                            f"{self.config.page_size}) with more video calls still to read; "
+                            "narrow the window or raise max_pages",
+                        )
+                    target = min(len(pages) + wanted, self.config.max_pages)
+                    while len(in_flight) < self.config.concurrency and next_page <= target:
+                        in_flight[pool.submit(get, next_page)] = next_page
+                        next_page += 1
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        done[in_flight.pop(future)] = future.result()
+            finally:
+                for future in in_flight:  # do not start pages nobody will use
+                    future.cancel()
+
+    def _plan(self, pages: list[ParsedPage], max_groups: int) -> int:
+        return plan_next_round(
+            [PageCounts(p.call_count, p.group_count) for p in pages],
+            pages[0].total,
+            calls_seen=_distinct_calls(pages),
+            dates_seen=len(set().union(*(p.dates for p in pages))),
+            limit=self.config.page_size,
+            max_groups=max_groups,
+        )
 
     def _combine(
         self, pages: list[ParsedPage], window_start: datetime, window_end: datetime
