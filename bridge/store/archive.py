@@ -99,18 +99,18 @@ def _significant_change(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return any(old.get(name) != new.get(name) for name in SIGNIFICANT_FIELDS)
 
 
-def _dedupe(sessions: Iterable[Session]) -> dict[str, tuple[Session, dict[str, Any], str]]:
-    """Index sessions by upstream id; identical repeats (pagination overlap) collapse."""
-    listed: dict[str, tuple[Session, dict[str, Any], str]] = {}
+def _dedupe(sessions: Iterable[Session]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Content and content hash by upstream id; identical repeats (pagination overlap) collapse."""
+    listed: dict[str, tuple[dict[str, Any], str]] = {}
     for session in sessions:
         content = session_content(session)
         digest = content_hash(content)
         seen = listed.get(session.upstream_id)
-        if seen is not None and seen[2] != digest:
+        if seen is not None and seen[1] != digest:
             raise StoreError(
                 f"upstream listed session {session.upstream_id} twice with different content"
             )
-        listed[session.upstream_id] = (session, content, digest)
+        listed[session.upstream_id] = (content, digest)
     return listed
 
 
@@ -154,7 +154,7 @@ def merge_into_archive(
     window_end: datetime,
     now: datetime,
 ) -> MergeResult:
-    """Merge one complete fetch of `[window_start, window_end)` into the source's archive.
+    """Merge one complete fetch of `[window_start, window_end)` into the partition's archive.
 
     `partition` is (source id, partition key). The caller holds the source's write lock (see
     Store.merge_sessions) and commits.
@@ -163,7 +163,7 @@ def merge_into_archive(
     rows = _load_rows(db, partition, list(listed), window_start, window_end)
     counts = dict.fromkeys(("inserted", "changed", "vanished", "unchanged", "restored"), 0)
 
-    for upstream_id, (_session, content, digest) in listed.items():
+    for upstream_id, (content, digest) in listed.items():
         row = rows.get(upstream_id)
         if row is None:
             row = ArchivedSessionTable(
@@ -180,18 +180,17 @@ def merge_into_archive(
             counts["inserted"] += 1
             continue
         reappeared = row.vanished_at is not None
-        if row.content_hash != digest:
-            if _significant_change(row.content, content):
-                row.sequence += 1
-            _store_content(row, content, digest)
-            row.last_changed_at = now
-        elif not reappeared:
+        if row.content_hash == digest and not reappeared:
             counts["unchanged"] += 1
-            row.last_seen_at = now
-            continue
-        counts["restored" if reappeared else "changed"] += 1
+        else:
+            if row.content_hash != digest:
+                if _significant_change(row.content, content):
+                    row.sequence += 1
+                _store_content(row, content, digest)
+                row.last_changed_at = now
+            counts["restored" if reappeared else "changed"] += 1
+            row.vanished_at = None
         row.last_seen_at = now
-        row.vanished_at = None
 
     for upstream_id, row in rows.items():
         if upstream_id in listed or row.vanished_at is not None:
