@@ -522,3 +522,7 @@ def test_bench_refresh_runs_with_tiny_sizes() -> None:
     assert result["calls"] == 15 and result["requests_per_read"] in (3, 4)
     assert result["lower_bound_s"] == pytest.approx(0.01 * (1 + 1))
     assert result["ratio"] > 0 and isinstance(result["ok"], bool)
+
+
+def test_config_repr_hides_the_api_key() -> None:
+    assert "s3cret-key" not in repr(TagMangoConfig("a", "s3cret-key", DEMO_HOST))

@@ -2,10 +2,11 @@
 
 The list endpoint pages, but its docs leave open what `total` counts (calls or date
 groups), what `limit`/`page` count, and whether `limit` is capped server-side. The
-client therefore reads page 1, then plans each further round of pages from what it has
-seen (`plan_next_round`): the pages `total` implies are fetched concurrently, and reading
-goes on while the last page may be full, until an empty or short page. Calls are
-de-duplicated by `_id`. Hitting `max_pages` is an error, never a silent truncation.
+client therefore reads page 1, then plans further pages from what it has seen
+(`plan_next_round`, re-run as each page arrives): the pages `total` implies are fetched
+concurrently (`concurrency` in flight), and reading goes on while the last page may be
+full, until an empty or short page. Calls are de-duplicated by `_id`; a list that changed
+mid-read is read again. Hitting `max_pages` is an error, never a silent truncation.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,7 +35,7 @@ RATE_LIMIT = (120, 10.0)  # requests per seconds, per API key [DOC TM-rate]
 @dataclass(frozen=True)
 class TagMangoConfig:
     name: str
-    token: str
+    token: str = field(repr=False)  # a secret: keep it out of logs and tracebacks
     whitelabel_host: str
     api_base: str = "https://api-prod-new.tagmango.com"
     timezone: str = "Asia/Kolkata"
