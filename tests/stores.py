@@ -4,7 +4,7 @@ Parametrise a fixture over `BACKENDS` and open `fresh_database_url(backend, dire
 SQLite gets a file in the directory; PostgreSQL gets a new database created through the
 CALBRIDGE_TEST_DATABASE_URL server and dropped afterwards, so xdist workers never share one.
 Creating a PostgreSQL database takes a good fraction of a second, so a test module usually
-creates one per module and calls `empty_database(url)` before each test.
+opens `migrated_database_url` once per module and calls `empty_database(url)` before each test.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import pytest
 from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 
+from bridge.crypto import CredentialBox
+from bridge.store import Store
 from bridge.store.engine import normalize_url
 from bridge.store.tables import Base
 
@@ -60,6 +62,15 @@ def fresh_database_url(backend: str, directory: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_database_url(backend: str, directory: Path) -> Iterator[str]:
+    """`fresh_database_url`, with the store's schema migrated to the newest revision."""
+    with fresh_database_url(backend, directory) as url:
+        with Store(url, CredentialBox("schema-only-" + secrets.token_urlsafe(16))) as store:
+            store.migrate()
+        yield url
 
 
 def empty_database(url: str) -> None:

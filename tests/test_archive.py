@@ -23,7 +23,7 @@ from bridge.store import (
     session_from_content,
 )
 from feeds.model import Session, SourceKind, Status
-from tests.stores import BACKENDS, Partition, empty_database, fresh_database_url
+from tests.stores import BACKENDS, Partition, empty_database, migrated_database_url
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -53,9 +53,7 @@ BOX = CredentialBox("archive-test-secret-key-0123")
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    with fresh_database_url(request.param, tmp_path_factory.mktemp("archive")) as url:
-        with Store(url, BOX) as store:
-            store.migrate()
+    with migrated_database_url(request.param, tmp_path_factory.mktemp("archive")) as url:
         yield url
 
 

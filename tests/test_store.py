@@ -16,7 +16,7 @@ from bridge.signing import hash_token
 from bridge.store import FetchState, NotFound, Store, StoreError
 from bridge.store.engine import normalize_url
 from feeds.model import Scope, SourceKind
-from tests.stores import BACKENDS, Clock, Partition, empty_database, fresh_database_url
+from tests.stores import BACKENDS, Clock, Partition, empty_database, migrated_database_url
 
 KEY = "store-test-secret-key-0123456789"
 OTHER_KEY = "another-secret-key-0123456789"
@@ -28,9 +28,7 @@ SETTINGS = {"whitelabel_host": "academy.example.com", "api_base": "http://127.0.
 def migrated_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    with fresh_database_url(request.param, tmp_path_factory.mktemp("store")) as url:
-        with Store(url, CredentialBox(KEY)) as store:
-            store.migrate()
+    with migrated_database_url(request.param, tmp_path_factory.mktemp("store")) as url:
         yield url
 
 
