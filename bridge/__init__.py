@@ -40,7 +40,7 @@ def create_app(
     from bridge.refresh import Refresher
     from bridge.settings import Settings
     from bridge.store import Store
-    from bridge.web import feeds, join, pages
+    from bridge.web import api, feeds, join, pages
 
     app = Flask(__name__, instance_relative_config=False)
     if settings is None:
@@ -59,7 +59,7 @@ def create_app(
     refresher = Refresher(store, settings, metrics, **extra)
     app.extensions["calbridge"] = Services(settings, store, refresher, metrics)
 
-    for blueprint in (feeds.blueprint, join.blueprint, pages.blueprint):
+    for blueprint in (api.blueprint, feeds.blueprint, join.blueprint, pages.blueprint):
         app.register_blueprint(blueprint)
 
     @app.after_request
