@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 TOMBSTONE_GRACE = timedelta(days=1)
 # After a failed fetch, the next attempt waits at least this long (or the TTL, if shorter).
 FAILURE_BACKOFF = timedelta(seconds=60)
+# How far into the past each fetch reaches.
+RECENT_PAST = timedelta(days=2)
 # A join link keeps working until this long after the session ended.
 JOIN_GRACE = timedelta(hours=24)
 
@@ -113,8 +115,9 @@ class Refresher:
         return [partition_for(source.id, source.kind, feed.filters) for source in sources]
 
     def fetch_window(self, feed: FeedRow, now: datetime) -> tuple[datetime, datetime]:
-        # Fetch a day of the past too: a session that just ended is not "vanished".
-        return now - timedelta(days=1), now + timedelta(days=feed.horizon_days)
+        # Fetch the recent past too, so sessions that just ended are archived as they were
+        # (not as vanished) and their join links can say "over" rather than "unknown".
+        return now - RECENT_PAST, now + timedelta(days=feed.horizon_days)
 
     def refresh(self, partition: Partition, window: tuple[datetime, datetime]) -> None:
         """Fetch `partition` unless it was fetched within the TTL; one thread at a time."""

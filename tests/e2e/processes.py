@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from click.testing import CliRunner, Result
+
+from bridge.cli import main
 
 CALBRIDGE = [sys.executable, "-m", "bridge"]
 
@@ -48,16 +51,11 @@ class BridgeEnv:
         env.update(self.extra)
         return env
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*CALBRIDGE, *args],
-            env=self.environ(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"calbridge {' '.join(args)} failed:\n{result.stderr}")
+    def cli(self, *args: str, check: bool = True) -> Result:
+        """Run the real `calbridge` command line (in-process: a fresh app per call)."""
+        result = CliRunner().invoke(main, list(args), env=self.environ(), catch_exceptions=False)
+        if check and result.exit_code != 0:
+            raise AssertionError(f"calbridge {' '.join(args)} failed:\n{result.output}")
         return result
 
     def cli_json(self, *args: str) -> Any:
