@@ -13,8 +13,6 @@ from bridge.simulator.combined import Simulators, build_simulators
 from bridge.simulator.server import RunningServer, start_server
 from tests.e2e.processes import BridgeEnv, BridgeServer
 
-TAGMANGO_ONLY_FAULT_FREE = ()
-
 
 @pytest.fixture
 def upstream() -> Iterator[tuple[Simulators, RunningServer]]:
