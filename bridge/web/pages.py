@@ -1,37 +1,252 @@
-"""HTML pages: the subscribe page at /f/<token> and the app-wide error pages."""
+"""HTML pages: the subscribe page at /f/<token>, share-link management, and the error pages.
+
+The page works without JavaScript (only copy-to-clipboard and showing times in the viewer's
+own zone need it). The owner's page (a feed token) also lists share links and creates or
+revokes them through POST forms protected by Flask-WTF's CSRF tokens; a share link's page
+never shows management. A new share link's URL is shown once, in the answer to the POST
+that created it: only its hash is stored, and it is never put in a cookie or a redirect.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from werkzeug.exceptions import HTTPException
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from bridge import services
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask.blueprints import BlueprintSetupState
+from flask_wtf import FlaskForm
+from werkzeug.exceptions import HTTPException
+from wtforms import DateField, RadioField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Optional
+
+from bridge import operations, services
+from bridge.refresh import FeedUnavailable, FeedView
+from bridge.store import StoreError
 from bridge.web.access import view_for_token
+from bridge.web.subscribe import (
+    SCOPE_LABELS,
+    ClientLinks,
+    Freshness,
+    day,
+    event_download_url,
+    qr_svg,
+    share_lines,
+    upcoming,
+)
+from feeds.ical import plan_feed
+from feeds.model import Scope
 
 blueprint = Blueprint("pages", __name__)
 
-ERROR_TITLES = {404: "Not found", 410: "No longer available", 400: "Bad request"}
+ERROR_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    410: "No longer available",
+    500: "Something went wrong",
+}
+
+# The page's URL is a secret: no Referer to the calendar sites it links to (same-origin keeps
+# the Origin header on our own form posts), no caching, no indexing, and nothing loaded from
+# anywhere but this origin.
+PAGE_HEADERS = {
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "private, no-store",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+class ShareForm(FlaskForm):
+    """Create a share link: what it reveals, and optionally when it stops working."""
+
+    scope = RadioField(
+        "What the link shows",
+        choices=[
+            SelectChoice(Scope.BUSY.value, SCOPE_LABELS[Scope.BUSY]),
+            SelectChoice(Scope.NO_LINKS.value, SCOPE_LABELS[Scope.NO_LINKS]),
+        ],
+        default=Scope.BUSY.value,
+        validators=[InputRequired("Choose what the link shows.")],
+    )
+    expires = DateField("Stops working after (optional)", validators=[Optional()])
+
+
+class RevokeForm(FlaskForm):
+    """Revoke one share link; the form carries only the CSRF token (the id is in the URL)."""
+
+
+@dataclass(frozen=True)
+class NewShare:
+    """A share link just created: its URLs exist only in this one answer."""
+
+    id: int
+    page_url: str
+    ics_url: str
+    scope_label: str
+    expires: str | None
+
+
+@blueprint.record_once
+def session_cookie_settings(state: BlueprintSetupState) -> None:
+    """The session cookie only carries the CSRF token of the owner's forms: keep it tight."""
+    config = state.app.config
+    if config.get("SESSION_COOKIE_SAMESITE") is None:
+        config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    calbridge = state.app.extensions.get("calbridge")
+    if calbridge is not None and calbridge.settings.public_url.startswith("https://"):
+        config["SESSION_COOKIE_SECURE"] = True
+
+
+@blueprint.after_request
+def page_headers(response: Response) -> Response:
+    for name, value in PAGE_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 @blueprint.app_errorhandler(HTTPException)
-def error_page(error: HTTPException) -> tuple[str, int]:
+def error_page(error: HTTPException) -> tuple[str, int, dict[str, str]]:
     status = error.code or 500
     title = ERROR_TITLES.get(status, error.name)
-    return render_template(
-        "message.html", title=title, message=error.description, status=status
-    ), status
+    page = render_template("message.html", title=title, message=error.description, status=status)
+    return page, status, PAGE_HEADERS
+
+
+def is_owner(view: FeedView) -> bool:
+    """True for the feed's own token; share links (whatever their scope) don't manage."""
+    return view.owner == f"f{view.feed.id}"
+
+
+def owner_view(token: str) -> FeedView:
+    view = view_for_token(token, services().refresher.clock())
+    if not is_owner(view):
+        abort(403, "Only the calendar's owner can manage share links.")
+    return view
 
 
 @blueprint.get("/f/<token>")
-def subscribe(token: str) -> str:
-    app = services()
-    view = view_for_token(token, app.refresher.clock())
-    public = app.settings.public_url
-    ics_url = f"{public}/f/{token}.ics"
-    return render_template(
-        "subscribe.html",
-        feed=view.feed,
-        scope=view.scope,
-        ics_url=ics_url,
-        webcal_url="webcal://" + ics_url.split("://", 1)[1],
+def subscribe(token: str) -> tuple[str, int]:
+    view = view_for_token(token, services().refresher.clock())
+    return render_subscribe(view, token)
+
+
+@blueprint.post("/f/<token>/shares")
+def create_share(token: str) -> tuple[str, int]:
+    view = owner_view(token)
+    form = ShareForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            return expired_form(token)
+        return render_subscribe(view, token, share_form=form, status=400)
+    expires = None
+    if form.expires.data:
+        # The link works until the end of that day in the calendar's own time zone.
+        zone = ZoneInfo(view.feed.timezone)
+        expires = datetime.combine(form.expires.data, time.max, tzinfo=zone).isoformat()
+    try:
+        created = operations.share_feed(
+            services(), view.feed.id, scope=form.scope.data, expires=expires
+        )
+    except operations.OperationError as error:
+        form.expires.errors = [str(error).replace("--expires", "The end date")]
+        return render_subscribe(view, token, share_form=form, status=400)
+    new_share = NewShare(
+        id=created["id"],
+        page_url=created["page_url"],
+        ics_url=created["ics_url"],
+        scope_label=SCOPE_LABELS[Scope(created["scope"])],
+        expires=day(form.expires.data) if form.expires.data else None,
     )
+    return render_subscribe(view, token, new_share=new_share, status=201)
+
+
+@blueprint.post("/f/<token>/shares/<int:share_id>/revoke")
+def revoke_share(token: str, share_id: int) -> Any:
+    view = owner_view(token)
+    if not RevokeForm().validate_on_submit():
+        return expired_form(token)
+    try:
+        share = services().store.share(share_id)
+    except StoreError:
+        share = None
+    if share is None or share.feed_id != view.feed.id:
+        abort(404, "This calendar has no share link with that number.")
+    operations.revoke_share(services(), share_id)
+    flash(f"Share link #{share_id} is revoked: it stopped working just now.")
+    return redirect(url_for(".subscribe", token=token, _anchor="shares"), code=303)
+
+
+def expired_form(token: str) -> tuple[str, int]:
+    page = render_template(
+        "message.html",
+        title="Please try again",
+        message=(
+            "This form was open too long or came from another page, so nothing was changed. "
+            "Reload the calendar page and try again."
+        ),
+        status=400,
+        back_url=url_for(".subscribe", token=token),
+    )
+    return page, 400
+
+
+def render_subscribe(
+    view: FeedView,
+    token: str,
+    *,
+    share_form: ShareForm | None = None,
+    new_share: NewShare | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    app = services()
+    now = app.refresher.clock()
+    feed = view.feed
+    public = app.settings.public_url
+    links = ClientLinks.for_token(public, token, feed.name)
+    freshness = None
+    unavailable = None
+    occurrences = []
+    try:
+        rendered = app.refresher.render(view)
+    except FeedUnavailable as error:
+        unavailable = error.reason
+    else:
+        freshness = Freshness.of(rendered.refreshed_at, rendered.stale_since, now, feed.timezone)
+        options = app.refresher.options(view, expand=False, now=now)
+        sessions = app.refresher.sessions(feed, app.refresher.partitions(feed), now)
+        occurrences = upcoming(
+            plan_feed(sessions, options),
+            now=now,
+            scope=view.scope,
+            zone=feed.timezone,
+            join_url=options.join_url,
+            event_url=lambda uid: event_download_url(public, token, uid),
+        )
+    owner = is_owner(view)
+    page = render_template(
+        "subscribe.html",
+        feed=feed,
+        token=token,
+        owner=owner,
+        scope=view.scope,
+        scope_label=SCOPE_LABELS[view.scope],
+        links=links,
+        qr=qr_svg(links.webcal_url, f"QR code of the calendar address {links.webcal_url}"),
+        freshness=freshness,
+        unavailable=unavailable,
+        occurrences=occurrences,
+        shares=share_lines(app.store.list_shares(feed.id), now, feed.timezone) if owner else [],
+        share_form=share_form or (ShareForm(formdata=None) if owner else None),
+        revoke_form=RevokeForm(formdata=None) if owner else None,
+        new_share=new_share,
+    )
+    return page, status
