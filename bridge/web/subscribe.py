@@ -7,6 +7,7 @@ shared/reference/client-compat.md §6).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -64,6 +65,7 @@ def event_download_url(public_url: str, token: str, uid: str) -> str:
     return f"{public_url}/f/{token}/events/{encoded(uid)}.ics"
 
 
+@functools.lru_cache(maxsize=256)
 def qr_svg(text: str, label: str) -> str:
     """An inline SVG QR code of `text`, dark on white (readable in dark mode too), labelled."""
     code = segno.make(text, error="m")
@@ -127,29 +129,29 @@ def upcoming(
     limit: int = UPCOMING_LIMIT,
 ) -> list[Occurrence]:
     """The next `limit` occurrences (ongoing ones included) of the planned feed, soonest first."""
+    # Pick the occurrences first: signing links for a long horizon would be wasted work.
+    candidates = [
+        (session, planned)
+        for planned in planned_events
+        for session in planned.sessions
+        if session.end > now
+    ]
+    candidates.sort(key=lambda pair: (pair[0].start, display_title(pair[0], scope)))
     tz = ZoneInfo(zone)
-    found: list[Occurrence] = []
-    for planned in planned_events:
-        uid: str = planned.uid
-        sessions: tuple[Session, ...] = tuple(planned.sessions)
-        for session in sessions:
-            if session.end <= now:
-                continue
-            found.append(
-                Occurrence(
-                    uid=uid,
-                    title=display_title(session, scope),
-                    start=session.start,
-                    end=session.end,
-                    when=time_range(session.start, session.end, tz, now),
-                    cancelled=session.cancelled,
-                    in_series=bool(planned.is_series),
-                    join_url=join_url(uid) if join_url and not session.cancelled else None,
-                    event_url=event_url(uid),
-                )
-            )
-    found.sort(key=lambda occurrence: (occurrence.start, occurrence.title))
-    return found[:limit]
+    return [
+        Occurrence(
+            uid=planned.uid,
+            title=display_title(session, scope),
+            start=session.start,
+            end=session.end,
+            when=time_range(session.start, session.end, tz, now),
+            cancelled=session.cancelled,
+            in_series=bool(planned.is_series),
+            join_url=join_url(planned.uid) if join_url and not session.cancelled else None,
+            event_url=event_url(planned.uid),
+        )
+        for session, planned in candidates[:limit]
+    ]
 
 
 # -- freshness -----------------------------------------------------------------------------
