@@ -117,7 +117,8 @@ class _Block:
     order: tuple[datetime, str]  # (start, UID): the feed's event order
     planned: PlannedEvent
     source: Session | Series
-    uses_zone: bool
+    uses_zone: bool  # some time is written with the feed zone's TZID (needs the VTIMEZONE)
+    writes_utc: bool  # some time is written in UTC
     rendered: bytes | None = None  # filled in on first render (shared through the cache)
 
 
@@ -170,13 +171,7 @@ def render_feed(sessions: Iterable[Session], options: FeedOptions) -> bytes:
 def iter_feed(sessions: Iterable[Session], options: FeedOptions) -> Iterator[bytes]:
     """The feed in chunks (header, VTIMEZONE, one chunk per event, footer), for streaming."""
     prepared = _prepare(sessions, options)
-    header = calendar_component(
-        name=options.name,
-        description=options.description,
-        timezone_name=options.timezone,
-        refresh_interval=options.refresh_interval,
-    )
-    yield from _iter_calendar(header, prepared, options, prepared.blocks)
+    yield from _iter_calendar(_feed_header(prepared, options), prepared, options, prepared.blocks)
 
 
 def render_event(sessions: Iterable[Session], options: FeedOptions, uid: str) -> bytes | None:
@@ -292,7 +287,7 @@ def _single_block(ctx_id: int, session: Session) -> _Block:
     uid = single_uid(session, ctx)
     planned = PlannedEvent(uid, (session,), False)
     zoned = uses_zone(ctx, session.start, session.end)
-    return _Block((session.start, uid), planned, session, zoned)
+    return _Block((session.start, uid), planned, session, zoned, not zoned)
 
 
 @functools.lru_cache(maxsize=RENDER_CACHE_ENTRIES // 4)
@@ -304,7 +299,11 @@ def _group_blocks(ctx_id: int, group: tuple[Session, ...]) -> list[_Block]:
         first = plan.series.template
         uid = series_uid(first.source_kind, first.series_key or "", ctx)
         planned = PlannedEvent(uid, plan.series.occurrences, True)
-        blocks.append(_Block((plan.series.start, uid), planned, plan.series, ctx.zone is not UTC))
+        zoned = ctx.zone is not UTC
+        writes_utc = not zoned or not all(
+            uses_zone(ctx, o.session.start, o.session.end) for o in plan.series.overrides
+        )
+        blocks.append(_Block((plan.series.start, uid), planned, plan.series, zoned, writes_utc))
     return blocks
 
 
@@ -313,6 +312,21 @@ def _block_order(block: _Block) -> tuple[datetime, str]:
 
 
 # --- writing ---------------------------------------------------------------------------------
+
+
+def _feed_header(prepared: _Prepared, options: FeedOptions) -> Component:
+    # X-WR-TIMEZONE only when it cannot change a time's meaning: readers such as the
+    # x-wr-timezone package (used by recurring-ical-events) rewrite UTC times into that zone and
+    # lose which of the two repeated wall-clock hours was meant when clocks go back.
+    utc_feed = options.timezone in UTC_TZIDS
+    return calendar_component(
+        name=options.name,
+        description=options.description,
+        timezone_name=options.timezone
+        if utc_feed or not any(b.writes_utc for b in prepared.blocks)
+        else None,
+        refresh_interval=options.refresh_interval,
+    )
 
 
 def _iter_calendar(
@@ -349,14 +363,7 @@ def render_feed_icalendar(sessions: Iterable[Session], options: FeedOptions) -> 
     writes, and as a fallback. Properties keep the fixed order of `feeds.ical_events`.
     """
     prepared = _prepare(sessions, options)
-    calendar = to_icalendar(
-        calendar_component(
-            name=options.name,
-            description=options.description,
-            timezone_name=options.timezone,
-            refresh_interval=options.refresh_interval,
-        )
-    )
+    calendar = to_icalendar(_feed_header(prepared, options))
     if prepared.window is not None and any(b.uses_zone for b in prepared.blocks):
         vtimezone = vtimezone_for(options.timezone, *prepared.window)
         assert vtimezone is not None

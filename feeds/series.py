@@ -12,8 +12,9 @@ For each candidate rule the occurrences are matched to the rule's slots:
 - *extra*: too far from any free slot → written as a single event of its own;
 - free slots between the first and the last used one → EXDATE (also for cancelled occurrences).
 The rule with the fewest exceptions wins; it must cover at least `MIN_OCCURRENCES`
-occurrences, start on a regular one, and its regular occurrences must outnumber the
-exceptions `REGULAR_PER_EXCEPTION` to one. Cancelled occurrences of a series vanish.
+occurrences, and its regular occurrences must outnumber the exceptions
+`REGULAR_PER_EXCEPTION` to one. Cancelled occurrences of a series vanish, so a series never
+consists of excluded instances only (Nextcloud drops such series).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class Series:
     """One recurring event. Instants are UTC; the rule runs in the zone's wall-clock time."""
 
     rule: Rule
-    start: datetime  # DTSTART of the master: the first slot, always a regular occurrence
+    start: datetime  # DTSTART of the master: the first slot used
     duration: timedelta
     until: datetime  # the last slot used
     template: Session  # whose content the master carries
@@ -293,10 +294,12 @@ def _fit(
             regular_by_ordinal[fact.ordinal] = fact
     if len(regular_by_ordinal) < 2:
         return None
-    first = min(regular_by_ordinal)
     reach = rule.spacing() / 2
-    last_needed = max(f.ordinal for f in facts) + reach.days + 1
-    ordinals = rule.slot_ordinals(first, last_needed, phase)
+    ordinals = rule.slot_ordinals(
+        min(f.ordinal for f in facts) - reach.days - 1,
+        max(f.ordinal for f in facts) + reach.days + 1,
+        phase,
+    )
     instants = [_instant(date.fromordinal(o), local_time, zone) for o in ordinals]
     used: dict[int, _Fact] = {}  # slot index → the fact shown there
     regular_slots: set[int] = set()
@@ -314,14 +317,16 @@ def _fit(
             extras.append(fact.session)
         else:
             used[index] = fact
-    last = max(used)
-    for ordinal in ordinals[: last + 1]:
+    first, last = min(used), max(used)
+    for ordinal in ordinals[first : last + 1]:
         if not is_unambiguous(datetime.combine(date.fromordinal(ordinal), local_time), zone):
             return None
+    if first not in regular_slots and not _keeps_wall_duration(instants[first], duration, zone):
+        return None  # clients derive every instance's length from DTSTART..DTEND
     overrides = tuple(
         Override(instants[i], used[i].session) for i in sorted(used) if i not in regular_slots
     )
-    exdates = tuple(instants[i] for i in range(last + 1) if i not in used)
+    exdates = tuple(instants[i] for i in range(first, last + 1) if i not in used)
     regular = tuple(used[i].session for i in sorted(regular_slots))
     cost = len(exdates) + len(overrides) + len(extras)
     if (
@@ -331,7 +336,7 @@ def _fit(
         return None
     series = Series(
         rule=rule,
-        start=instants[0],
+        start=instants[first],
         duration=duration,
         until=instants[last],
         template=regular[0],
@@ -341,6 +346,14 @@ def _fit(
         cancelled=tuple(s for s in ordered if s.cancelled),
     )
     return _Fit(series, tuple(extras), cost)
+
+
+def _keeps_wall_duration(start: datetime, duration: timedelta, zone: tzinfo) -> bool:
+    """Whether [start, start + duration] spans `duration` of wall-clock time too (no DST)."""
+    local_start, local_end = start.astimezone(zone), (start + duration).astimezone(zone)
+    return local_end.replace(tzinfo=None) - local_start.replace(
+        tzinfo=None
+    ) == duration and local_is_unambiguous(local_end)
 
 
 def _instant(day: date, local_time: time, zone: tzinfo) -> datetime:

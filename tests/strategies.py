@@ -83,7 +83,8 @@ def near_transition(zone: str) -> st.SearchStrategy[datetime]:
             + timedelta(minutes=15 * quarter)
         ),
         st.sampled_from(_INTERESTING_DAYS),
-        st.integers(-4 * 24 * 3, 4 * 24 * 3),
+        # Often within the first hours of the day, when clocks change; else within ±3 days.
+        st.one_of(st.integers(0, 4 * 4), st.integers(-4 * 24 * 3, 4 * 24 * 3)),
     )
 
 
