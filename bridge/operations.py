@@ -28,6 +28,10 @@ class NotFound(OperationError):
     """The feed, share or source named does not exist."""
 
 
+class Conflict(OperationError):
+    """The request clashes with the current state: a duplicate name, a revoked feed."""
+
+
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -39,7 +43,10 @@ def check_timezone(name: str) -> str:
 
 
 def check_origin(url: str, what: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise OperationError(
             f"{what} must be an http(s) URL such as https://example.com, got {url!r}"
@@ -47,9 +54,9 @@ def check_origin(url: str, what: str) -> str:
     return url.rstrip("/")
 
 
-def check_days(value: int, what: str) -> int:
-    if not 0 <= value <= MAX_DAYS:
-        raise OperationError(f"{what} must be between 0 and {MAX_DAYS} days, got {value}")
+def check_days(value: int, what: str, minimum: int = 0) -> int:
+    if not minimum <= value <= MAX_DAYS:
+        raise OperationError(f"{what} must be between {minimum} and {MAX_DAYS} days, got {value}")
     return value
 
 
@@ -137,7 +144,7 @@ def _add_source(
 ) -> dict[str, Any]:
     name = _required(name, "--name")
     if app.store.source_by_name(name) is not None:
-        raise OperationError(f"a source named {name!r} already exists")
+        raise Conflict(f"a source named {name!r} already exists")
     source = app.store.add_source(name, kind.value, settings, credentials)
     return source_info(source)
 
@@ -200,7 +207,7 @@ def create_feed(
         source_ids=[row.id for row in rows],
         timezone=check_timezone(timezone),
         history_days=check_days(history_days, "--history-days"),
-        horizon_days=check_days(horizon_days, "--horizon-days"),
+        horizon_days=check_days(horizon_days, "--horizon-days", minimum=1),
         filters=filters,
         alarm_minutes=alarm_minutes or None,
     )
@@ -245,7 +252,7 @@ def show_feed(app: Services, feed_id: int) -> dict[str, Any]:
 def rotate_feed(app: Services, feed_id: int) -> dict[str, Any]:
     feed = get_feed(app, feed_id)
     if feed.revoked_at is not None:
-        raise OperationError(f"feed {feed_id} is revoked; create a new feed instead")
+        raise Conflict(f"feed {feed_id} is revoked; create a new feed instead")
     token = app.store.rotate_feed(feed.id)
     links = FeedLinks.for_token(app.settings.public_url, token)
     return {**feed_info(app, get_feed(app, feed_id)), **vars(links)}
@@ -260,7 +267,7 @@ def revoke_feed(app: Services, feed_id: int) -> dict[str, Any]:
 def export_feed(app: Services, feed_id: int, *, expand: bool = False) -> bytes:
     feed = get_feed(app, feed_id)
     if feed.revoked_at is not None:
-        raise OperationError(f"feed {feed_id} is revoked")
+        raise Conflict(f"feed {feed_id} is revoked")
     view = FeedView(feed, Scope.FULL, f"f{feed.id}")
     return app.refresher.render(view, expand=expand).body
 
@@ -277,13 +284,16 @@ def parse_expiry(value: str | None, now: datetime) -> datetime | None:
             expires = datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
         else:
             expires = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            expires = expires.replace(tzinfo=expires.tzinfo or UTC).astimezone(UTC)
     except ValueError:
-        raise OperationError(f"--expires must be a date like 2027-01-31, got {value!r}") from None
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
+        raise OperationError(
+            f"the expiry must be a date like 2027-01-31 or an ISO instant, got {value!r}"
+        ) from None
+    except OverflowError:
+        raise OperationError(f"the expiry {value!r} is out of range") from None
     if expires <= now:
-        raise OperationError(f"--expires {value} is in the past")
-    return expires.astimezone(UTC)
+        raise OperationError(f"the expiry {value} is in the past")
+    return expires
 
 
 def share_feed(
@@ -291,7 +301,7 @@ def share_feed(
 ) -> dict[str, Any]:
     feed = get_feed(app, feed_id)
     if feed.revoked_at is not None:
-        raise OperationError(f"feed {feed_id} is revoked; it cannot be shared")
+        raise Conflict(f"feed {feed_id} is revoked; it cannot be shared")
     try:
         share_scope = Scope(scope)
     except ValueError:

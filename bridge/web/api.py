@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 
 from bridge import operations, services
-from bridge.operations import NotFound, OperationError
+from bridge.operations import Conflict, NotFound, OperationError
 from bridge.refresh import FeedUnavailable
 from bridge.store import NotFound as StoreNotFound
 from bridge.store import StoreError
@@ -81,6 +81,11 @@ def not_found(error: Exception) -> Response:
 def store_refused(error: StoreError) -> Response:
     # Validation happens before the store is reached, so what it still refuses is a clash with
     # the current state: a duplicate name or a revoked feed, possibly raced by another request.
+    return error_response(409, "conflict", str(error))
+
+
+@blueprint.errorhandler(Conflict)
+def conflict(error: Conflict) -> Response:
     return error_response(409, "conflict", str(error))
 
 
@@ -279,9 +284,6 @@ def add_source() -> Response:
     body = source_body()
     kind = body.pop("kind")
     app = services()
-    name = body["name"].strip()
-    if any(source.name == name for source in app.store.list_sources()):
-        raise ApiError(409, "conflict", f"A source named {name!r} already exists.")
     if kind == "tagmango":
         return created(operations.add_tagmango_source(app, **body))
     return created(operations.add_trainercentral_source(app, **body))
@@ -306,7 +308,6 @@ def show_feed(feed_id: int) -> Response:
 
 @blueprint.post(f"/feeds/<{ID}:feed_id>/rotate")
 def rotate_feed(feed_id: int) -> Response:
-    _active_feed(feed_id, "rotated (create a new feed instead)")
     return jsonify(operations.rotate_feed(services(), feed_id))
 
 
@@ -324,8 +325,8 @@ def export_feed(feed_id: int) -> Response:
             "invalid_request",
             f"Query parameter 'expand' must be true or false, got {expand!r}",
         )
-    feed = _active_feed(feed_id, "exported")
     body = operations.export_feed(services(), feed_id, expand=expand == "true")
+    feed = operations.get_feed(services(), feed_id)
     response = Response(body, content_type="text/calendar; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{file_name(feed.name)}"'
     return response
@@ -334,23 +335,9 @@ def export_feed(feed_id: int) -> Response:
 @blueprint.post(f"/feeds/<{ID}:feed_id>/shares")
 def share_feed(feed_id: int) -> Response:
     body = checked("ShareInput", read_json(optional=True))
-    _active_feed(feed_id, "shared")
-    try:
-        return created(operations.share_feed(services(), feed_id, **body))
-    except OverflowError:  # an expiry at the very edge of the calendar, e.g. year 9999 - 12:00
-        raise ApiError(
-            422, "unprocessable", f"Expiry {body.get('expires')!r} is out of range"
-        ) from None
+    return created(operations.share_feed(services(), feed_id, **body))
 
 
 @blueprint.post(f"/shares/<{ID}:share_id>/revoke")
 def revoke_share(share_id: int) -> Response:
     return jsonify(operations.revoke_share(services(), share_id))
-
-
-def _active_feed(feed_id: int, action: str) -> Any:
-    """The feed, or 404 when unknown and 409 when it is revoked and cannot be `action`."""
-    feed = operations.get_feed(services(), feed_id)
-    if feed.revoked_at is not None:
-        raise ApiError(409, "conflict", f"Feed {feed_id} is revoked; it cannot be {action}.")
-    return feed
