@@ -1,0 +1,153 @@
+"""The `calbridge` command line: help everywhere, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bridge.cli import main
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += all_commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "CALBRIDGE_SECRET_KEY": "cli-test-secret-key-0123456789",
+        "CALBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "CALBRIDGE_PUBLIC_URL": "https://cal.example.com",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def add_tagmango(env: dict[str, str], name: str = "tm") -> dict:
+    code, out, err = run(
+        env, "source", "add", "tagmango", "--name", name, "--token", "k",
+        "--whitelabel-host", "me.tagmango.com", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("command", all_commands(main), ids=" ".join)
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) > 2
+
+
+def test_design_commands_exist() -> None:
+    commands = {" ".join(c) for c in all_commands(main)}
+    assert commands >= {
+        "source add tagmango", "source add trainercentral", "source list", "feed create",
+        "feed list", "feed show", "feed rotate", "feed revoke", "feed export", "feed share",
+        "serve", "demo", "simulate", "lint",
+    }  # fmt: skip
+
+
+def test_missing_secret_key_is_one_clear_line(tmp_path: Path) -> None:
+    env = {"CALBRIDGE_SECRET_KEY": "", "CALBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    code, _, err = run(env, "source", "list")
+    assert code != 0
+    assert err.count("\n") == 1 and err.startswith("calbridge: error:")
+    assert "CALBRIDGE_SECRET_KEY" in err
+
+
+def test_create_feed_prints_urls_and_json(env: dict[str, str]) -> None:
+    source = add_tagmango(env)
+    assert source["name"] == "tm" and "token" not in source
+    code, out, err = run(
+        env, "feed", "create", "--name", "Yoga", "--source", "tm", "--timezone", "Asia/Kolkata",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    feed = json.loads(out)
+    assert feed["ics_url"].startswith("https://cal.example.com/f/")
+    assert feed["webcal_url"] == "webcal://" + feed["ics_url"].removeprefix("https://")
+    assert feed["page_url"] == feed["ics_url"].removesuffix(".ics")
+    code, out, _ = run(env, "feed", "share", str(feed["id"]), "--scope", "no-links", "--json")
+    share = json.loads(out)
+    assert share["scope"] == "no-links" and share["ics_url"] != feed["ics_url"]
+    code, out, _ = run(env, "feed", "show", str(feed["id"]), "--json")
+    shown = json.loads(out)
+    assert shown["timezone"] == "Asia/Kolkata" and len(shown["shares"]) == 1
+    assert feed["ics_url"] not in out  # the token is never stored in the clear
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("feed", "create", "--name", "x", "--source", "nope"), "no source named 'nope'"),
+        (("feed", "create", "--name", "x", "--source", "tm", "--timezone", "Mars/Base"),
+         "unknown time zone"),
+        (("feed", "create", "--name", "x", "--source", "tm", "--horizon-days", "0"),
+         "--horizon-days must be between 1"),
+        (("feed", "show", "99"), "no feed with id 99"),
+        (("feed", "share", "99"), "no feed with id 99"),
+        (("source", "add", "tagmango", "--name", "tm", "--token", "k", "--whitelabel-host", "h"),
+         "already exists"),
+        (("source", "add", "tagmango", "--name", "t2", "--token", "k", "--whitelabel-host", "h",
+          "--api-base", "ftp://[::1"), "--api-base must be an http(s) URL"),
+        (("source", "add", "trainercentral", "--name", "tc", "--org-id", "1", "--academy-url",
+          "https://a.example.com", "--client-id", "only-this"), "give --access-token, or all"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_non_zero(
+    env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    add_tagmango(env)
+    code, _, err = run(env, *args)
+    assert code == 1
+    assert err.startswith("calbridge: error:") and err.count("\n") == 1
+    assert message in err
+
+
+def test_expiry_and_scope_are_checked(env: dict[str, str]) -> None:
+    add_tagmango(env)
+    _, out, _ = run(env, "feed", "create", "--name", "x", "--source", "tm", "--json")
+    feed_id = str(json.loads(out)["id"])
+    code, _, err = run(env, "feed", "share", feed_id, "--expires", "2001-01-01")
+    assert code == 1 and "in the past" in err
+    code, _, err = run(env, "feed", "share", feed_id, "--expires", "9999-12-31T23:00:00-23:00")
+    assert code == 1 and "out of range" in err
+    code, _, err = run(env, "feed", "share", feed_id, "--scope", "everything")
+    assert code == 2 and "everything" in err  # click's own usage error
+
+
+def test_narrowing_a_trainercentral_source_is_refused(env: dict[str, str]) -> None:
+    code, _, err = run(
+        env, "source", "add", "trainercentral", "--name", "tc", "--org-id", "1",
+        "--academy-url", "https://a.example.com", "--access-token", "t",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run(env, "feed", "create", "--name", "x", "--source", "tc", "--user", "u1")
+    assert code == 1 and "narrow TagMango sources only" in err
+
+
+def test_revoked_feed_cannot_be_rotated_or_exported(env: dict[str, str], tmp_path: Path) -> None:
+    add_tagmango(env)
+    _, out, _ = run(env, "feed", "create", "--name", "x", "--source", "tm", "--json")
+    feed_id = str(json.loads(out)["id"])
+    assert run(env, "feed", "revoke", feed_id)[0] == 0
+    for args in (("feed", "rotate", feed_id), ("feed", "export", feed_id)):
+        code, _, err = run(env, *args)
+        assert code == 1 and "revoked" in err
+    code, _, err = run(env, "feed", "export", "42", "-o", str(tmp_path / "x.ics"))
+    assert code == 1 and "no feed with id 42" in err
