@@ -10,7 +10,7 @@ exactly these components, so everything a feed contains is decided here:
 - times in the feed zone (TZID) or UTC; a single event whose wall-clock time is ambiguous
   (the repeated hour when clocks go back) is written in UTC so it cannot be misread;
 - join links only from `join_url(uid)`; the raw meeting URL is never written (it is also
-  replaced in upstream descriptions);
+  replaced in upstream titles and descriptions);
 - scopes: FULL shows everything, NO_LINKS drops links and e-mail addresses, BUSY shows only
   "Busy" with the platform.
 """
@@ -241,7 +241,7 @@ def _fields(session: Session, ctx: RenderContext, link: str | None, *, cancelled
             organizer=None,
             categories=(platform,),
         )
-    summary = clean_text(session.title)
+    summary = _without_meeting_url(clean_text(session.title), session, link)
     if not summary.strip():
         summary = UNTITLED
     if cancelled:
@@ -251,9 +251,7 @@ def _fields(session: Session, ctx: RenderContext, link: str | None, *, cancelled
     parts = []
     if link:
         parts.append(f"Join: {link}")
-    details = clean_text(session.description).strip()
-    if details and session.meeting_url:
-        details = details.replace(session.meeting_url, link or _LINK_REMOVED)
+    details = _without_meeting_url(clean_text(session.description).strip(), session, link)
     if details:
         parts.append(details)
     if product:
@@ -273,6 +271,13 @@ def _fields(session: Session, ctx: RenderContext, link: str | None, *, cancelled
         organizer=organizer,
         categories=categories,
     )
+
+
+def _without_meeting_url(text: str, session: Session, link: str | None) -> str:
+    """Upstream text with the raw meeting URL replaced by the join link (or a marker)."""
+    if session.meeting_url and session.meeting_url in text:
+        return text.replace(session.meeting_url, link or _LINK_REMOVED)
+    return text
 
 
 def _event(

@@ -3,110 +3,23 @@ equals the icalendar reference path byte for byte)."""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
-import icalendar
 import pytest
 
-from feeds.ical import (
-    FeedOptions,
-    PlannedEvent,
-    clear_render_cache,
-    iter_feed,
-    plan_feed,
-    render_event,
-    render_feed,
-    render_feed_icalendar,
+from feeds.ical import render_feed
+from feeds.model import Scope, Status
+from tests.feed_samples import (
+    MEETING,
+    TUESDAY_18,
+    events,
+    expand,
+    lines,
+    options,
+    render,
+    session,
 )
-from feeds.model import Scope, Session, SourceKind, Status
-from tests.ical_validators import Occurrence, validate_feed
-
-BERLIN = ZoneInfo("Europe/Berlin")
-IST = timezone(timedelta(hours=5, minutes=30))
-CHANGED = datetime(2026, 3, 1, 12, 30, 15, 999, tzinfo=IST)
-MEETING = "https://zoom.us/j/123456?pwd=secret"
-TUESDAY_18 = datetime(2026, 3, 3, 18, tzinfo=BERLIN)  # Berlin: summer time from 2026-03-29
-
-
-@dataclass(frozen=True)
-class Links:
-    """A join-link maker comparable by value, like the service's."""
-
-    base: str = "https://bridge.example"
-
-    def __call__(self, uid: str) -> str:
-        return f"{self.base}/j/{uid.replace('@', '.')}"
-
-
-def session(upstream_id: str = "1", start: datetime = TUESDAY_18, **fields: object) -> Session:
-    values: dict[str, object] = {
-        "series_key": "yoga" if upstream_id.startswith("w") else None,
-        "source_kind": SourceKind.TAGMANGO,
-        "source_name": "main",
-        "upstream_id": upstream_id,
-        "title": "Yoga, level 1; live \\ with Ann",
-        "start": start,
-        "end": start + timedelta(hours=1),
-        "description": "Bring a mat.\nLink: " + MEETING,
-        "meeting_url": MEETING,
-        "organizer_name": "Ann O'Neil",
-        "organizer_email": "ann@example.com",
-        "platform": "zoom",
-        "product_title": "Morning Yoga",
-        "sequence": 2,
-        "changed_at": CHANGED,
-    }
-    values.update(fields)
-    return Session(**values)  # type: ignore[arg-type]
-
-
-def weekly(count: int = 8, first: datetime = TUESDAY_18, **fields: object) -> list[Session]:
-    """Occurrences at the same wall-clock time every week, sharing a series key."""
-    wall = first.replace(tzinfo=None)
-    return [
-        session(f"w{i}", (wall + timedelta(weeks=i)).replace(tzinfo=first.tzinfo), **fields)
-        for i in range(count)
-    ]
-
-
-def options(**fields: object) -> FeedOptions:
-    values: dict[str, object] = {"name": "Ann's sessions", "timezone": "Europe/Berlin"}
-    values["join_url"] = Links()
-    values.update(fields)
-    return FeedOptions(**values)  # type: ignore[arg-type]
-
-
-def render(sessions: list[Session], feed_options: FeedOptions | None = None) -> bytes:
-    """Render, check against the icalendar path and every validator; return the bytes."""
-    feed_options = feed_options or options()
-    data = render_feed(sessions, feed_options)
-    assert data == render_feed_icalendar(sessions, feed_options)
-    if sessions:
-        validate_feed(data, **window(sessions))
-    return data
-
-
-def window(sessions: list[Session]) -> dict[str, datetime]:
-    return {
-        "start": min(s.start for s in sessions) - timedelta(days=1),
-        "end": max(s.end for s in sessions) + timedelta(days=1),
-    }
-
-
-def lines(data: bytes) -> list[str]:
-    return data.decode().replace("\r\n ", "").split("\r\n")
-
-
-def events(data: bytes) -> list[icalendar.Event]:
-    return icalendar.Calendar.from_ical(data).walk("VEVENT")
-
-
-def expand(data: bytes, sessions: list[Session]) -> list[Occurrence]:
-    return validate_feed(data, **window(sessions))
-
+from tests.ical_validators import validate_feed
 
 # --- the calendar ---------------------------------------------------------------------------
 
@@ -172,6 +85,16 @@ def test_every_property_of_a_full_scope_event() -> None:
     assert alarm["ACTION"] == "DISPLAY" and alarm["DESCRIPTION"] == event["SUMMARY"]
     assert "TRIGGER:-PT10M" in lines(data)
     assert MEETING.encode() not in data  # the raw meeting URL never leaves calbridge
+
+
+def test_the_raw_meeting_url_is_replaced_in_every_text() -> None:
+    title = f"Join {MEETING} now"
+    data = render([session(title=title)])
+    (event,) = events(data)
+    assert event["SUMMARY"] == "Join https://bridge.example/j/tagmango-1.calbridge.local now"
+    no_links = render([session(title=title)], options(scope=Scope.NO_LINKS))
+    assert events(no_links)[0]["SUMMARY"] == "Join [link removed] now"
+    assert MEETING.encode() not in data + no_links
 
 
 def test_unknown_change_time_uses_the_fixed_fallback_not_the_clock() -> None:
@@ -328,192 +251,6 @@ def test_sub_second_times_are_written_in_whole_seconds() -> None:
     (occurrence,) = expand(data, [session()])
     assert occurrence.start == start.replace(microsecond=0)
     assert occurrence.end == occurrence.start + timedelta(seconds=1)
-
-
-# --- series ---------------------------------------------------------------------------------
-
-
-def test_weekly_series_across_dst_keeps_local_time() -> None:
-    sessions = weekly(8)
-    data = render(sessions)
-    (event,) = events(data)
-    assert str(event["UID"]) == "tagmango-series-yoga@calbridge.local"
-    assert "RRULE:FREQ=WEEKLY;UNTIL=20260421T160000Z;BYDAY=TU" in lines(data)
-    starts = [o.start for o in expand(data, sessions)]
-    assert starts[:4] == [datetime(2026, 3, d, 17, tzinfo=UTC) for d in (3, 10, 17, 24)]
-    assert starts[4:] == [datetime(2026, 3, 31, 16, tzinfo=UTC)] + [
-        datetime(2026, 4, d, 16, tzinfo=UTC) for d in (7, 14, 21)
-    ]
-
-
-def test_series_gap_and_cancellation_become_exdates_typed_like_dtstart() -> None:
-    sessions = weekly(8)
-    del sessions[2]
-    sessions[4] = replace(sessions[4], status=Status.CANCELLED)
-    data = render(sessions)
-    assert len(events(data)) == 1
-    assert "EXDATE;TZID=Europe/Berlin:20260317T180000,20260407T180000" in lines(data)
-    shown = expand(data, sessions)
-    assert [o.start for o in shown] == [s.start for s in sessions if not s.cancelled]
-    assert all(o.status == "CONFIRMED" for o in shown)
-
-
-def test_moved_and_retitled_occurrences_become_overrides_with_the_series_stamp() -> None:
-    sessions = weekly(8)
-    sessions[3] = replace(
-        sessions[3],
-        start=sessions[3].start + timedelta(hours=2),
-        end=sessions[3].end + timedelta(hours=2),
-        sequence=5,
-    )
-    later = CHANGED + timedelta(days=2)
-    sessions[5] = replace(sessions[5], title="Guest teacher", changed_at=later)
-    data = render(sessions)
-    master, moved, retitled = events(data)
-    assert {str(e["UID"]) for e in (master, moved, retitled)} == {str(master["UID"])}
-    assert "RECURRENCE-ID;TZID=Europe/Berlin:20260324T180000" in lines(data)
-    assert moved["DTSTART"].dt == datetime(2026, 3, 24, 20, tzinfo=BERLIN)
-    assert retitled["RECURRENCE-ID"].dt == datetime(2026, 4, 7, 18, tzinfo=BERLIN)
-    assert retitled["SUMMARY"] == "Guest teacher"
-    for event in (master, moved, retitled):
-        assert event["SEQUENCE"] == 5
-        assert event["DTSTAMP"].to_ical() == b"20260303T070015Z"
-        assert event["LOCATION"] == "https://bridge.example/j/tagmango-series-yoga.calbridge.local"
-        assert "VALARM" in [c.name for c in event.subcomponents]
-    shown = expand(data, sessions)
-    assert [(o.start, o.summary) for o in shown] == [(s.start, s.title) for s in sessions]
-
-
-def test_expand_option_writes_single_events() -> None:
-    sessions = weekly(5)
-    sessions[1] = replace(sessions[1], status=Status.CANCELLED)
-    data = render(sessions, options(expand=True))
-    assert not any("RRULE" in e or "RECURRENCE-ID" in e for e in events(data))
-    uids = [str(e["UID"]) for e in events(data)]
-    assert uids == [f"tagmango-w{i}@calbridge.local" for i in range(5)]
-    assert [o.status for o in expand(data, sessions)].count("CANCELLED") == 1
-
-
-def test_occurrences_of_another_platform_with_the_same_series_key_are_another_series() -> None:
-    later = timedelta(hours=3)
-    sessions = weekly(4) + [
-        replace(s, source_kind=SourceKind.TRAINERCENTRAL, start=s.start + later, end=s.end + later)
-        for s in weekly(4)
-    ]
-    planned = plan_feed(sessions, options())
-    assert [p.uid for p in planned] == [
-        "tagmango-series-yoga@calbridge.local",
-        "trainercentral-series-yoga@calbridge.local",
-    ]
-    render(sessions)
-
-
-# --- determinism, cache, selection ----------------------------------------------------------
-
-
-def mixed_sessions() -> list[Session]:
-    sessions = weekly(6)
-    hour = timedelta(hours=1)
-    moved = sessions[2]
-    sessions[2] = replace(moved, title="Moved", start=moved.start + hour, end=moved.end + hour)
-    return [*sessions, session("a"), session("b", status=Status.CANCELLED), session("c")]
-
-
-def test_shuffled_input_gives_the_same_bytes() -> None:
-    sessions = mixed_sessions()
-    expected = render(sessions)
-    for seed in range(5):
-        shuffled = list(sessions)
-        random.Random(seed).shuffle(shuffled)
-        clear_render_cache()
-        assert render_feed(shuffled, options()) == expected
-
-
-def test_events_are_sorted_by_start_then_uid() -> None:
-    data = render(mixed_sessions())
-    keys = [
-        (e["DTSTART"].dt.astimezone(UTC), str(e["UID"]))
-        for e in events(data)
-        if "RECURRENCE-ID" not in e
-    ]
-    assert keys == sorted(keys)
-
-
-def test_a_changed_session_is_rendered_again() -> None:
-    sessions = mixed_sessions()
-    before = render_feed(sessions, options())
-    changed = [replace(s, title="Renamed") if s.upstream_id == "c" else s for s in sessions]
-    after = render_feed(changed, options())  # everything else comes from the cache
-    assert after != before and b"SUMMARY:Renamed" in after
-    clear_render_cache()
-    assert render(changed) == after
-
-
-def test_other_join_links_are_not_served_from_the_cache() -> None:
-    render_feed([session()], options())
-    data = render([session()], options(join_url=Links("https://other.example")))
-    assert b"https://other.example/j/" in data and b"https://bridge.example" not in data
-
-
-def test_iter_feed_streams_the_same_bytes() -> None:
-    sessions = mixed_sessions()
-    chunks = list(iter_feed(sessions, options()))
-    assert len(chunks) > 3 and b"".join(chunks) == render_feed(sessions, options())
-
-
-def test_the_latest_version_of_a_duplicated_session_wins() -> None:
-    old = session(title="Old", sequence=1)
-    new = session(title="New", sequence=3)
-    for ordering in ([old, new], [new, old]):
-        (event,) = events(render(ordering))
-        assert event["SUMMARY"] == "New"
-
-
-def test_window_limits_the_feed() -> None:
-    sessions = [session("1"), session("2", TUESDAY_18 + timedelta(days=10))]
-    feed_options = options(
-        window_start=TUESDAY_18 + timedelta(days=1), window_end=TUESDAY_18 + timedelta(days=30)
-    )
-    (event,) = events(render(sessions, feed_options))
-    assert str(event["UID"]) == "tagmango-2@calbridge.local"
-
-
-# --- plan_feed and render_event -------------------------------------------------------------
-
-
-def test_plan_feed_lists_each_event_with_its_sessions() -> None:
-    sessions = mixed_sessions()
-    planned = plan_feed(sessions, options())
-    series = [p for p in planned if p.is_series]
-    assert len(series) == 1 and series[0].uid == "tagmango-series-yoga@calbridge.local"
-    assert series[0].sessions == tuple(sorted(sessions[:6], key=lambda s: s.start))
-    assert PlannedEvent("tagmango-b@calbridge.local", (sessions[7],), False) in planned
-    assert len(planned) == 4
-
-
-def test_render_event_for_a_single() -> None:
-    sessions = mixed_sessions()
-    data = render_event(sessions, options(), "tagmango-a@calbridge.local")
-    assert data is not None
-    (event,) = events(data)
-    assert str(event["UID"]) == "tagmango-a@calbridge.local"
-    assert data.count(b"BEGIN:VTIMEZONE") == 1
-    assert b"X-WR-CALNAME" not in data and b"REFRESH-INTERVAL" not in data
-    validate_feed(data, **window(sessions))
-
-
-def test_render_event_for_a_series_includes_its_overrides() -> None:
-    sessions = mixed_sessions()
-    data = render_event(sessions, options(), "tagmango-series-yoga@calbridge.local")
-    assert data is not None
-    assert len(events(data)) == 2 and b"RRULE:" in data and b"RECURRENCE-ID" in data
-    shown = validate_feed(data, **window(sessions))
-    assert [o.start for o in shown] == sorted(s.start for s in sessions[:6])
-
-
-def test_render_event_for_an_unknown_uid_is_none() -> None:
-    assert render_event(mixed_sessions(), options(), "tagmango-zzz@calbridge.local") is None
-    assert render_event([], options(), "tagmango-a@calbridge.local") is None
 
 
 # --- options --------------------------------------------------------------------------------

@@ -126,4 +126,10 @@ def test_input_order_does_not_change_the_bytes(feed: tuple[str, list[Session]], 
     options = FeedOptions(name="Order", timezone=zone, join_url=join_url)
     shuffled = list(sessions)
     random.Random(seed).shuffle(shuffled)
-    assert render_feed(shuffled, options) == render_feed(sessions, options)
+    data = render_feed(sessions, options)
+    assert render_feed(shuffled, options) == data
+    validate_feed(
+        data,
+        start=min(s.start for s in sessions) - timedelta(days=1),
+        end=max(s.end for s in sessions) + timedelta(days=1),
+    )
