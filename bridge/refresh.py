@@ -36,6 +36,8 @@ TOMBSTONE_GRACE = timedelta(days=1)
 FAILURE_BACKOFF = timedelta(seconds=60)
 # How far into the past each fetch reaches.
 RECENT_PAST = timedelta(days=2)
+# How often the archive is pruned of sessions older than every feed's history.
+PRUNE_EVERY = timedelta(hours=1)
 # A join link keeps working until this long after the session ended.
 JOIN_GRACE = timedelta(hours=24)
 
@@ -106,6 +108,7 @@ class Refresher:
         self._locks: dict[Partition, threading.Lock] = {}
         self._next_fetch: dict[Partition, float] = {}
         self._generation: dict[Partition, int] = {}
+        self._next_prune = 0.0
         self._renders: dict[tuple[str, Scope, bool], _CachedRender] = {}
 
     # -- partitions -------------------------------------------------------------------------
@@ -159,8 +162,17 @@ class Refresher:
         self.store.record_fetch(partition, ok=True, error=None, at=now)
         if merged.changed_anything:
             self._generation[partition] = self._generation.get(partition, 0) + 1
+        self._prune(now)
         self._next_fetch[partition] = time.monotonic() + ttl
         self.metrics.refresh_seconds.labels(source.name).observe(time.monotonic() - started)
+
+    def _prune(self, now: datetime) -> None:
+        """Forget archived sessions no feed can show any more (at most once per PRUNE_EVERY)."""
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_EVERY.total_seconds()
+        longest = max((feed.history_days for feed in self.store.list_feeds()), default=0)
+        self.store.prune_archive(now - timedelta(days=longest) - RECENT_PAST)
 
     # -- rendering --------------------------------------------------------------------------
 

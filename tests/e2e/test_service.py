@@ -3,6 +3,7 @@ subscribers fetching over real loopback HTTP, with the simulators as upstreams."
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,9 @@ from tests.ical_validators import Occurrence, validate_feed
 
 CANCELLED_STATUSES = {"cancelled", "canceled", "deleted"}
 EDGE = timedelta(minutes=10)
+# Generous: the outage tests wait for every retry, and CI machines are busy.
+get = functools.partial(httpx.get, timeout=120)
+head = functools.partial(httpx.head, timeout=120)
 
 
 def upstream_occurrences(
@@ -85,7 +89,7 @@ def test_cli_feed_validates_and_holds_exactly_the_upstream_occurrences(
     assert set(feed) >= {"id", "ics_url", "webcal_url", "page_url"}
     server.start()
 
-    response = httpx.get(feed["ics_url"])
+    response = get(feed["ics_url"])
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/calendar; charset=utf-8"
     occurrences = validate_feed(response.content, start=feed_window()[0], end=feed_window()[1])
@@ -107,16 +111,16 @@ def test_conditional_get_and_a_retitle_bumps_only_that_event(upstream, bridge_en
     add_sources(bridge_env, simulators, sim.url)
     feed = create_feed(bridge_env)
     server.start()
-    first = httpx.get(feed["ics_url"])
+    first = get(feed["ics_url"])
     etag = first.headers["etag"]
     assert first.headers["cache-control"] == "private, max-age=1"
-    assert httpx.get(feed["ics_url"], headers={"If-None-Match": etag}).status_code == 304
-    assert httpx.head(feed["ics_url"]).headers["etag"] == etag
+    assert get(feed["ics_url"], headers={"If-None-Match": etag}).status_code == 304
+    assert head(feed["ics_url"]).headers["etag"] == etag
 
     call = future_single_call(simulators)
     simulators.tagmango.update_call(call.id, title="Renamed: office hours")
     wait_for_ttl()
-    second = httpx.get(feed["ics_url"], headers={"If-None-Match": etag})
+    second = get(feed["ics_url"], headers={"If-None-Match": etag})
     assert second.status_code == 200 and second.headers["etag"] != etag
 
     before, after = events_by_key(first.content), events_by_key(second.content)
@@ -134,7 +138,7 @@ def test_join_links_redirect_and_refuse(upstream, bridge_env, server) -> None:
     add_sources(bridge_env, simulators, sim.url)
     feed = create_feed(bridge_env)
     server.start()
-    calendar = icalendar.Calendar.from_ical(httpx.get(feed["ics_url"]).content)
+    calendar = icalendar.Calendar.from_ical(get(feed["ics_url"]).content)
     urls_by_call = {call.id: call.meeting_url for call in simulators.tagmango.calls()}
     checked = 0
     for event in calendar.walk("VEVENT"):
@@ -142,7 +146,7 @@ def test_join_links_redirect_and_refuse(upstream, bridge_env, server) -> None:
         match = re.fullmatch(r"tagmango-([0-9a-f]+)@127\.0\.0\.1", uid)
         if not match or "URL" not in event or str(event.get("STATUS")) == "CANCELLED":
             continue
-        answer = httpx.get(str(event["URL"]))
+        answer = get(str(event["URL"]))
         expected = urls_by_call[match.group(1)]
         if expected:
             assert answer.status_code == 302 and answer.headers["location"] == expected
@@ -154,21 +158,21 @@ def test_join_links_redirect_and_refuse(upstream, bridge_env, server) -> None:
     call = future_single_call(simulators)
     link = next(str(e["URL"]) for e in calendar.walk("VEVENT") if call.id in str(e["UID"]))
     forged = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
-    assert httpx.get(forged).status_code == 400
+    assert get(forged).status_code == 400
 
     simulators.tagmango.update_call(call.id, meeting_url="javascript:alert(1)")
     wait_for_ttl()
-    httpx.get(feed["ics_url"])  # refresh
-    refused = httpx.get(link)
+    get(feed["ics_url"])  # refresh
+    refused = get(link)
     assert refused.status_code == 400 and "not a web address" in refused.text
 
     rotated = bridge_env.cli_json("feed", "rotate", str(feed["id"]))
-    assert httpx.get(feed["ics_url"]).status_code == 404
-    assert httpx.get(rotated["ics_url"]).status_code == 200
+    assert get(feed["ics_url"]).status_code == 404
+    assert get(rotated["ics_url"]).status_code == 200
 
     bridge_env.cli_json("feed", "revoke", str(feed["id"]))
-    assert httpx.get(rotated["ics_url"]).status_code == 410
-    assert httpx.get(link).status_code == 410
+    assert get(rotated["ics_url"]).status_code == 410
+    assert get(link).status_code == 410
 
 
 def test_expired_join_link_is_refused(upstream, bridge_env, server) -> None:
@@ -185,9 +189,9 @@ def test_expired_join_link_is_refused(upstream, bridge_env, server) -> None:
     add_sources(bridge_env, simulators, sim.url)
     feed = create_feed(bridge_env)
     server.start()
-    calendar = icalendar.Calendar.from_ical(httpx.get(feed["ics_url"]).content)
+    calendar = icalendar.Calendar.from_ical(get(feed["ics_url"]).content)
     event = next(e for e in calendar.walk("VEVENT") if "aaaaaaaaaaaaaaaaaaaaaaaa" in str(e["UID"]))
-    answer = httpx.get(str(event["URL"]))
+    answer = get(str(event["URL"]))
     assert answer.status_code == 410 and "over" in answer.text
 
 
@@ -196,22 +200,22 @@ def test_upstream_outage_serves_last_good_feed_across_restart(upstream, bridge_e
     add_sources(bridge_env, simulators, sim.url)
     feed = create_feed(bridge_env)
     server.start()
-    good = httpx.get(feed["ics_url"])
+    good = get(feed["ics_url"])
     assert good.status_code == 200 and "x-calbridge-stale" not in good.headers
 
     simulators.tagmango.fail_next(*[Fault.error(500)] * 10_000)
     simulators.trainercentral.fail_next("server_error", times=10_000)
     wait_for_ttl()
-    during = httpx.get(feed["ics_url"], timeout=120)
+    during = get(feed["ics_url"])
     assert during.status_code == 200 and during.content == good.content
     assert int(during.headers["x-calbridge-stale"]) >= 1
 
     server.stop()
     server.start()
-    after_restart = httpx.get(feed["ics_url"], timeout=120)
+    after_restart = get(feed["ics_url"])
     assert after_restart.status_code == 200 and after_restart.content == good.content
     assert "x-calbridge-stale" in after_restart.headers
-    metrics = httpx.get(f"{bridge_env.public_url}/metrics").text
+    metrics = get(f"{bridge_env.public_url}/metrics").text
     assert "calbridge_stale_serves_total" in metrics
 
 
@@ -221,7 +225,7 @@ def test_never_fetched_feed_answers_503_with_a_reason(upstream, bridge_env, serv
     add_sources(bridge_env, simulators, sim.url)
     feed = create_feed(bridge_env)
     server.start()
-    answer = httpx.get(feed["ics_url"])
+    answer = get(feed["ics_url"])
     assert answer.status_code == 503
     assert answer.headers["retry-after"].isdigit()
     assert answer.headers["content-type"].startswith("text/plain")
@@ -241,13 +245,13 @@ def test_removed_sessions_cancel_upcoming_and_keep_past(upstream, bridge_env, se
     add_sources(bridge_env, simulators, sim.url)
     feed = create_feed(bridge_env)
     server.start()
-    httpx.get(feed["ics_url"])
+    get(feed["ics_url"])
 
     upcoming = future_single_call(simulators)
     simulators.tagmango.remove_call(upcoming.id)
     simulators.tagmango.remove_call(past.id)
     wait_for_ttl()
-    body = httpx.get(feed["ics_url"]).content
+    body = get(feed["ics_url"]).content
     occurrences = validate_feed(body, start=feed_window()[0], end=feed_window()[1])
     titles = {(o.summary, o.status) for o in occurrences}
     assert (f"Cancelled: {upcoming.title}", "CANCELLED") in titles
@@ -265,7 +269,7 @@ def test_concurrent_cold_requests_cause_one_refresh_per_source(
     server.start()
     simulators.tagmango.clear_log()
     with ThreadPoolExecutor(50) as pool:
-        answers = list(pool.map(lambda _: httpx.get(feed["ics_url"], timeout=60), range(50)))
+        answers = list(pool.map(lambda _: get(feed["ics_url"]), range(50)))
     assert {answer.status_code for answer in answers} == {200}
     assert len({answer.content for answer in answers}) == 1
     first_pages = [r for r in simulators.tagmango.requests if r.args.get("page") == "1"]

@@ -1,0 +1,162 @@
+"""Refresh: TTL reuse, single-flight, stale-on-error, never-fetched 503, tombstones, pruning.
+
+A scripted upstream client stands in for the platforms here (the whole-process tests in
+tests/e2e use the real simulators over HTTP); the store is a real SQLite database.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bridge.crypto import CredentialBox
+from bridge.metrics import Metrics
+from bridge.refresh import FeedUnavailable, FeedView, Refresher, pick_occurrence
+from bridge.settings import Settings
+from bridge.store import Store
+from bridge.upstream.base import FetchResult
+from bridge.upstream.errors import UpstreamUnavailable
+from feeds.model import Scope, Session, SourceKind, Status
+from tests.ical_validators import validate_feed
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def session(upstream_id: str, hours_from_now: float, **changes: object) -> Session:
+    start = NOW + timedelta(hours=hours_from_now)
+    fields: dict = {
+        "source_kind": SourceKind.TAGMANGO,
+        "source_name": "tm",
+        "upstream_id": upstream_id,
+        "title": f"Session {upstream_id}",
+        "start": start,
+        "end": start + timedelta(hours=1),
+        "meeting_url": f"https://meet.example.com/{upstream_id}",
+    }
+    fields.update(changes)
+    return Session(**fields)
+
+
+@dataclass
+class ScriptedUpstream:
+    """Answers every fetch with `sessions`, or raises `error`; counts fetches."""
+
+    sessions: list[Session] = field(default_factory=list)
+    error: Exception | None = None
+    delay: float = 0.0
+    fetches: int = 0
+
+    def client(self, *args: object, **kwargs: object) -> ScriptedUpstream:
+        return self
+
+    def fetch(self, start: datetime, end: datetime) -> FetchResult:
+        self.fetches += 1
+        time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return FetchResult([s for s in self.sessions if start <= s.start < end])
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings = Settings.for_demo(tmp_path, "https://cal.example.com")
+    store = Store(settings.database_url, CredentialBox(settings.secret_key))
+    store.migrate()
+    upstream = ScriptedUpstream([session("a", 2), session("b", 30)])
+    clock = [NOW]
+    refresher = Refresher(
+        store, settings, Metrics(), clock=lambda: clock[0], client_factory=upstream.client
+    )
+    refresher.advance = lambda seconds: clock.__setitem__(0, clock[0] + timedelta(seconds=seconds))
+    source = store.add_source("tm", "tagmango", {"whitelabel_host": "h"}, {"token": "k"})
+    feed, _ = store.create_feed(name="Feed", source_ids=[source.id], timezone="Europe/Berlin")
+    view = FeedView(feed, Scope.FULL, f"f{feed.id}")
+    yield refresher, upstream, view
+    store.close()
+
+
+def uids(body: bytes) -> list[str]:
+    return [
+        o.uid
+        for o in validate_feed(body, start=NOW - timedelta(days=40), end=NOW + timedelta(days=200))
+    ]
+
+
+def test_results_are_reused_for_the_ttl(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    first = refresher.render(view)
+    second = refresher.render(view)
+    assert upstream.fetches == 1
+    assert first.body == second.body and first.etag == second.etag
+    assert first.stale_since is None
+    assert len(uids(first.body)) == 2
+
+
+def test_concurrent_renders_share_one_fetch(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    upstream.delay = 0.3
+    threads = [threading.Thread(target=refresher.render, args=(view,)) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert upstream.fetches == 1
+
+
+def test_failing_upstream_serves_last_good_data_marked_stale(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    good = refresher.render(view)
+    upstream.error = UpstreamUnavailable("tm", "HTTP 500 after 5 attempts")
+    refresher._next_fetch.clear()  # the TTL has passed
+    refresher.advance(700)
+    stale = refresher.render(view)
+    assert stale.body == good.body
+    assert stale.stale_since == NOW and stale.stale_age(NOW + timedelta(seconds=700)) == 700
+    assert "calbridge_stale_serves_total 1.0" in refresher.metrics.render().decode()
+
+
+def test_never_fetched_feed_is_unavailable_with_the_reason(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    upstream.error = UpstreamUnavailable("tm", "HTTP 503 after 5 attempts")
+    with pytest.raises(FeedUnavailable, match="HTTP 503 after 5 attempts") as raised:
+        refresher.render(view)
+    assert raised.value.retry_after > 0
+
+
+def test_vanished_upcoming_session_becomes_a_cancelled_tombstone(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    refresher.render(view)
+    upstream.sessions = [session("b", 30)]
+    refresher._next_fetch.clear()
+    occurrences = validate_feed(
+        refresher.render(view).body, start=NOW - timedelta(days=1), end=NOW + timedelta(days=10)
+    )
+    assert [(o.summary, o.status) for o in occurrences] == [
+        ("Cancelled: Session a", "CANCELLED"),
+        ("Session b", "CONFIRMED"),
+    ]
+
+
+def test_old_cancelled_sessions_leave_the_feed(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    upstream.sessions = [session("old", -40, status=Status.CANCELLED), session("b", 30)]
+    body = refresher.render(view).body
+    assert [uid.split("@")[0] for uid in uids(body)] == ["tagmango-b"]
+
+
+def test_join_target_is_the_current_or_next_live_occurrence() -> None:
+    over = session("over", -30)
+    cancelled = session("cancelled", 1, status=Status.CANCELLED)
+    running = session("running", -0.5)
+    later = session("later", 24)
+    assert pick_occurrence([later, running, cancelled, over], NOW) == running
+    assert pick_occurrence([over, cancelled], NOW) is None
+    assert pick_occurrence([session("just-over", -10)], NOW) is not None  # within 24 h
