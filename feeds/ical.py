@@ -10,9 +10,12 @@ that one event again. `feeds.ical_reference` builds the same feed with icalendar
 tests hold the two byte-identical.
 
 Calendar properties: VERSION, PRODID, CALSCALE, NAME + X-WR-CALNAME, DESCRIPTION +
-X-WR-CALDESC (when given), X-WR-TIMEZONE, REFRESH-INTERVAL;VALUE=DURATION and X-PUBLISHED-TTL.
-No METHOD. Times use the feed zone's TZID with a rule-based VTIMEZONE (`feeds.timezones`), or
-UTC when the zone is UTC or cannot be written as such a VTIMEZONE.
+X-WR-CALDESC (when given), X-WR-TIMEZONE (unless a time had to be written in UTC in a zoned
+feed), REFRESH-INTERVAL;VALUE=DURATION and X-PUBLISHED-TTL. No METHOD. Times use the feed
+zone's TZID with a rule-based VTIMEZONE (`feeds.timezones`), or UTC when the zone is UTC or
+cannot be written as such a VTIMEZONE, and for single events in the repeated hour when clocks
+go back. DTSTAMP/LAST-MODIFIED come from `Session.changed_at`, or the fixed
+`feeds.ical_events.UNKNOWN_CHANGE_TIME` (2000-01-01T00:00:00Z) when it is unknown.
 """
 
 from __future__ import annotations
@@ -129,37 +132,44 @@ class _Prepared:
     window: tuple[datetime, datetime] | None
 
 
-# The render cache: functools.lru_cache (C, thread-safe, true LRU) over (context id, session or
-# group of sessions). Contexts get small integer ids so that a lookup hashes only the sessions.
-_MAX_CONTEXTS = 1024
-_context_ids: dict[RenderContext, int] = {}
-_contexts: dict[int, RenderContext] = {}
-_context_lock = threading.Lock()
+# The render cache: functools.lru_cache (C, thread-safe, true LRU) over (context, session or
+# group of sessions). The context travels inside the key as a `_ContextKey`, interned per
+# context value, so a lookup hashes only the sessions and compares the context by identity.
+_MAX_INTERNED_CONTEXTS = 1024
+_interned: dict[RenderContext, _ContextKey] = {}
+_intern_lock = threading.Lock()
 
 
-def _context_id(ctx: RenderContext) -> int:
-    with _context_lock:
-        known = _context_ids.get(ctx)
-        if known is not None:
-            return known
-        if len(_context_ids) >= _MAX_CONTEXTS:
-            _forget_everything()
-        new_id = len(_context_ids) + 1
-        _context_ids[ctx], _contexts[new_id] = new_id, ctx
-        return new_id
+class _ContextKey:
+    """A RenderContext with its hash computed once; equal when the contexts are equal."""
+
+    __slots__ = ("_hash", "ctx")
+
+    def __init__(self, ctx: RenderContext) -> None:
+        self.ctx = ctx
+        self._hash = hash(ctx)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, _ContextKey) and self.ctx == other.ctx)
 
 
-def _forget_everything() -> None:
-    _single_block.cache_clear()
-    _group_blocks.cache_clear()
-    _context_ids.clear()
-    _contexts.clear()
+def _context_key(ctx: RenderContext) -> _ContextKey:
+    with _intern_lock:
+        key = _interned.get(ctx)
+        if key is None:
+            if len(_interned) >= _MAX_INTERNED_CONTEXTS:
+                _interned.clear()  # keys stay correct (compared by value), only slower
+            key = _interned[ctx] = _ContextKey(ctx)
+        return key
 
 
 def clear_render_cache() -> None:
     """Forget every cached event and plan (benchmarks, tests)."""
-    with _context_lock:
-        _forget_everything()
+    _single_block.cache_clear()
+    _group_blocks.cache_clear()
     _vtimezone_bytes.cache_clear()
 
 
@@ -204,19 +214,19 @@ def _prepare(sessions: Iterable[Session], options: FeedOptions) -> _Prepared:
         uid_domain=options.uid_domain,
         join_url=options.join_url,
     )
-    ctx_id = _context_id(ctx)
+    ctx_key = _context_key(ctx)
     blocks: list[_Block] = []
     groups: dict[str, list[Session]] = {}
     for session in chosen:
         if session.series_key is None or options.expand:
-            blocks.append(_single_block(ctx_id, session))
+            blocks.append(_single_block(ctx_key, session))
         else:
             # StrEnum + str concatenates in C (no enum attribute lookups in this hot loop).
             group_key = session.source_kind + "\x00" + session.series_key
             groups.setdefault(group_key, []).append(session)
     for group in groups.values():
         group.sort(key=_order)
-        blocks.extend(_group_blocks(ctx_id, tuple(group)))
+        blocks.extend(_group_blocks(ctx_key, tuple(group)))
     blocks.sort(key=_block_order)
     return _Prepared(ctx, blocks, window)
 
@@ -282,8 +292,8 @@ def _vtimezone_bytes(tzid: str, start: datetime, end: datetime) -> bytes | None:
 
 
 @functools.lru_cache(maxsize=RENDER_CACHE_ENTRIES)
-def _single_block(ctx_id: int, session: Session) -> _Block:
-    ctx = _contexts[ctx_id]
+def _single_block(ctx_key: _ContextKey, session: Session) -> _Block:
+    ctx = ctx_key.ctx
     uid = single_uid(session, ctx)
     planned = PlannedEvent(uid, (session,), False)
     zoned = uses_zone(ctx, session.start, session.end)
@@ -291,10 +301,10 @@ def _single_block(ctx_id: int, session: Session) -> _Block:
 
 
 @functools.lru_cache(maxsize=RENDER_CACHE_ENTRIES // 4)
-def _group_blocks(ctx_id: int, group: tuple[Session, ...]) -> list[_Block]:
-    ctx = _contexts[ctx_id]
+def _group_blocks(ctx_key: _ContextKey, group: tuple[Session, ...]) -> list[_Block]:
+    ctx = ctx_key.ctx
     plan = plan_group(group, ctx.zone, functools.partial(content_key, ctx=ctx))
-    blocks = [_single_block(ctx_id, s) for s in plan.singles]
+    blocks = [_single_block(ctx_key, s) for s in plan.singles]
     if plan.series is not None:
         first = plan.series.template
         uid = series_uid(first.source_kind, first.series_key or "", ctx)

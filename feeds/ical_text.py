@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -198,13 +198,22 @@ def _line(prop: Prop) -> str:
 
 def serialize(component: Component) -> bytes:
     """Content lines of a component and its subcomponents, CRLF-terminated."""
-    return b"".join(fold(line.encode()) + b"\r\n" for line in _lines(component))
+    lines: list[str] = []
+    _collect_lines(component, lines)
+    return ("\r\n".join(map(_folded, lines)) + "\r\n").encode()
 
 
-def _lines(component: Component) -> Iterable[str]:
-    yield f"BEGIN:{component.name}"
-    for prop in component.props:
-        yield _line(prop)
+def _collect_lines(component: Component, lines: list[str]) -> None:
+    lines.append(f"BEGIN:{component.name}")
+    lines.extend(map(_line, component.props))
     for sub in component.subcomponents:
-        yield from _lines(sub)
-    yield f"END:{component.name}"
+        _collect_lines(sub, lines)
+    lines.append(f"END:{component.name}")
+
+
+def _folded(line: str) -> str:
+    # Most lines are short ASCII: decide without encoding (4 octets per character at most).
+    length = len(line)
+    if length * 4 <= _FOLD_LIMIT or (length <= _FOLD_LIMIT and line.isascii()):
+        return line
+    return fold(line.encode()).decode()

@@ -207,6 +207,10 @@ def plan_group(
             rank = (fit.cost, rule.complexity)
             if best_rank is None or rank < best_rank:
                 best, best_rank = fit, rank
+            if fit.cost == 0:
+                break  # candidates come simplest first among those that can fit this well
+        if best is not None and best.cost == 0:
+            break  # every occurrence is regular: no other template can do as well
     if best is None:
         return GroupPlan(None, ordered)
     return GroupPlan(best.series, best.singles)

@@ -4,6 +4,7 @@ render_event (every feed also passes validate_feed and equals the icalendar path
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -209,3 +210,14 @@ def test_render_event_for_a_series_includes_its_overrides() -> None:
 def test_render_event_for_an_unknown_uid_is_none() -> None:
     assert render_event(mixed_sessions(), options(), "tagmango-zzz@calbridge.local") is None
     assert render_event([], options(), "tagmango-a@calbridge.local") is None
+
+
+def test_concurrent_renders_with_different_links_do_not_mix() -> None:
+    sessions = mixed_sessions()
+    first, second = options(), options(join_url=Links("https://other.example"))
+    expected = {first: render(sessions, first), second: render(sessions, second)}
+    clear_render_cache()
+    jobs = [first, second] * 8
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda o: render_feed(sessions, o), jobs))
+    assert results == [expected[o] for o in jobs]
