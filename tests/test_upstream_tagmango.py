@@ -36,6 +36,7 @@ from bridge.upstream.errors import (
 )
 from bridge.upstream.http import RateBudget, UpstreamHTTP
 from bridge.upstream.tagmango import (
+    MAX_REREADS,
     PageCounts,
     TagMangoClient,
     TagMangoConfig,
@@ -400,17 +401,22 @@ def test_a_call_added_mid_read_is_read_once(connect: Any) -> None:
     assert_complete(result, [*FULL_SEED, early])
 
 
-def test_a_list_that_keeps_changing_ends_with_a_warning(connect: Any) -> None:
+def test_a_list_that_keeps_changing_is_an_error_not_a_partial_list(connect: Any) -> None:
     sim = TagMangoSimulator(FULL_SEED)
     ordered = sorted(FULL_SEED, key=lambda c: (c.start, c.id))
+    # Remove one call during every read of the list (each read is 7 pages of 20).
+    for read in range(MAX_REREADS + 1):
+        sim.after_requests(1 + 7 * read, lambda i=read: sim.remove_call(ordered[i].id))
+    with pytest.raises(UpstreamUnavailable, match="'total' changed while the list was read"):
+        connect(sim, page_size=20).fetch(START, END)
 
-    def remove(index: int) -> Any:
-        return lambda: sim.remove_call(ordered[index].id)
 
-    sim.after_requests(1, remove(0))
-    sim.after_requests(8, remove(1))
+def test_a_list_that_changes_once_is_read_again_completely(connect: Any) -> None:
+    sim = TagMangoSimulator(FULL_SEED)
+    ordered = sorted(FULL_SEED, key=lambda c: (c.start, c.id))
+    sim.after_requests(1, lambda: sim.remove_call(ordered[0].id))
     result = connect(sim, page_size=20).fetch(START, END)
-    assert any("'total' changed" in w for w in result.warnings)
+    assert_complete(result, sim.calls())
 
 
 # -- rate budget -------------------------------------------------------------------------------

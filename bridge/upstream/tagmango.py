@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.upstream.base import FetchResult, SourceClient
-from bridge.upstream.errors import UpstreamProtocolError
+from bridge.upstream.errors import UpstreamProtocolError, UpstreamUnavailable
 from bridge.upstream.http import UpstreamHTTP, budget_for
 from feeds.model import Session
 from feeds.tagmango import MalformedResponse, ParsedPage, parse_page
@@ -30,6 +30,7 @@ VIDEO_CALLS_PATH = "/api/v1/external/workshops/video-calls"
 log = logging.getLogger(__name__)
 
 RATE_LIMIT = (120, 10.0)  # requests per seconds, per API key [DOC TM-rate]
+MAX_REREADS = 3  # a list that keeps changing while it is read ends in UpstreamUnavailable
 
 
 @dataclass(frozen=True)
@@ -204,16 +205,25 @@ class TagMangoClient(SourceClient):
                 ) from exc
 
         pages = self._read_all(get, max_groups)
-        if _total_moved(pages):
+        for _ in range(MAX_REREADS):
+            if not _total_moved(pages):
+                break
             # The list changed while it was read, so offset paging may have skipped or
-            # repeated a call: read it once more (a second change only leaves a warning).
+            # repeated a call: read it again rather than pass off a partial list.
             log.info("%s: 'total' changed mid-read; reading the list again", self.config.name)
             pages = self._read_all(get, max_groups)
+        else:
+            if moved := _total_moved(pages):
+                raise UpstreamUnavailable(
+                    self.config.name,
+                    f"{moved}, {MAX_REREADS + 1} times in a row; try again later",
+                )
         result = self._combine(pages, window_start, window_end)
-        problem = _total_moved(pages) or _count_mismatch(pages)
-        if problem is None:
-            return result
-        return FetchResult(result.sessions, [*result.warnings, f"TagMango: {problem}"])
+        # The walk ended on an empty or short page, so the list is complete by its paging;
+        # a `total` that counts neither calls nor dates only says it counts something else.
+        if problem := _count_mismatch(pages):
+            return FetchResult(result.sessions, [*result.warnings, f"TagMango: {problem}"])
+        return result
 
     def close(self) -> None:
         if self._owns_http:
