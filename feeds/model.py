@@ -6,9 +6,11 @@ Instants are always timezone-aware UTC; the parsers reject anything else.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 
 class SourceKind(StrEnum):
@@ -31,6 +33,21 @@ class Scope(StrEnum):
 
 class InvalidSession(ValueError):
     """An upstream record that cannot become a Session (the message says why)."""
+
+
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def is_web_url(url: str) -> bool:
+    """Whether `url` is an http(s) address with a host and nothing a browser would reinterpret
+    (whitespace, control characters): the only meeting links calbridge redirects to."""
+    if _UNSAFE_IN_URL.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def as_utc(value: datetime, what: str = "instant") -> datetime:

@@ -20,7 +20,7 @@ from typing import Any
 
 from inscriptis import get_text
 
-from feeds.model import InvalidSession, Session, SourceKind, Status
+from feeds.model import InvalidSession, Session, SourceKind, Status, is_web_url
 
 PLATFORM = "TrainerCentral"
 FALLBACK_TITLE = "TrainerCentral workshop"
@@ -261,9 +261,7 @@ def _text(value: Any) -> str | None:
 
 def _web_url(value: Any) -> str | None:
     url = _text(value)
-    if url and re.match(r"(?i)https?://[^\s/]+", url) and not re.search(r"\s", url):
-        return url
-    return None
+    return url if url and is_web_url(url) else None
 
 
 def _kind(value: Any) -> str:

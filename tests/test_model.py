@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from feeds.model import InvalidSession, Session, SourceKind, Status
+from feeds.model import InvalidSession, Session, SourceKind, Status, is_web_url
 
 IST = timezone(timedelta(hours=5, minutes=30))
 
@@ -47,3 +47,22 @@ def test_invalid_sessions_are_refused_with_a_reason(
 ) -> None:
     with pytest.raises(InvalidSession, match=message):
         make(**overrides)
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://meet.google.com/abc-defg-hij", True),
+        ("HTTP://zoom.us/j/1?pwd=a,b;c", True),
+        ("javascript:alert(1)", False),
+        ("https://", False),
+        ("ftp://files.example.com/x", False),
+        ("https://x.example/a\nb", False),
+        ("https://x.example/a b", False),
+        (" https://x.example/a", False),
+        ("https://[::1", False),
+        ("//x.example/a", False),
+    ],
+)
+def test_is_web_url_accepts_only_clean_http_addresses(url: str, ok: bool) -> None:
+    assert is_web_url(url) is ok

@@ -8,8 +8,6 @@ person gets a page that says why, with the matching status.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, redirect, render_template
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -18,6 +16,7 @@ from bridge import services
 from bridge.refresh import pick_occurrence
 from bridge.signing import BadJoinToken
 from bridge.web.access import view_for_owner
+from feeds.model import is_web_url
 
 blueprint = Blueprint("join", __name__)
 
@@ -30,11 +29,6 @@ def refusal(status: int, title: str, message: str) -> tuple[str, int]:
 def html_error(error: HTTPException) -> tuple[str, int]:
     titles = {400: "Invalid join link", 404: "Not found", 410: "Link no longer works"}
     return refusal(error.code or 500, titles.get(error.code or 500, "Error"), error.description)
-
-
-def is_web_address(url: str) -> bool:
-    parts = urlsplit(url.strip())
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 @blueprint.get("/j/<token>")
@@ -67,10 +61,10 @@ def join(token: str) -> Response | tuple[str, int]:
             "No meeting link yet",
             "The host hasn't added a link yet. Try again closer to the start time.",
         )
-    if not is_web_address(session.meeting_url):
+    if not is_web_url(session.meeting_url):
         return refusal(
             400,
             "This meeting link can't be opened",
             "The meeting link the host set is not a web address, so calbridge won't open it.",
         )
-    return redirect(session.meeting_url.strip(), code=302)
+    return redirect(session.meeting_url, code=302)
