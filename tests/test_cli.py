@@ -101,6 +101,7 @@ def test_create_feed_prints_urls_and_json(env: dict[str, str]) -> None:
          "--horizon-days must be between 1"),
         (("feed", "show", "99"), "no feed with id 99"),
         (("feed", "share", "99"), "no feed with id 99"),
+        (("feed", "rotate", "9" * 30), "no feed with id 999"),
         (("source", "add", "tagmango", "--name", "tm", "--token", "k", "--whitelabel-host", "h"),
          "already exists"),
         (("source", "add", "tagmango", "--name", "t2", "--token", "k", "--whitelabel-host", "h",

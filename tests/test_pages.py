@@ -432,10 +432,11 @@ def test_revoke_needs_csrf_and_a_share_of_this_feed(harness: Harness) -> None:
         f"/f/{harness.token}/shares/{other_share['id']}/revoke", data={"csrf_token": csrf}
     )
     assert foreign.status_code == 404
-    unknown = harness.client.post(
-        f"/f/{harness.token}/shares/999999/revoke", data={"csrf_token": csrf}
-    )
-    assert unknown.status_code == 404
+    for unknown_id in ("999999", "9" * 30):
+        unknown = harness.client.post(
+            f"/f/{harness.token}/shares/{unknown_id}/revoke", data={"csrf_token": csrf}
+        )
+        assert unknown.status_code == 404
     assert all(s.revoked_at is None for s in harness.services.store.list_shares(harness.feed_id))
     assert all(s.revoked_at is None for s in harness.services.store.list_shares(other["id"]))
 

@@ -108,6 +108,7 @@ def test_source_errors(store: Store) -> None:
         store.add_source("x", "tagmango", {}, {"when": datetime.now(UTC)})
     assert store.source_by_name("nope") is None
     assert store.source(999) is None
+    assert store.source(2**64) is None and store.feed(2**64) is None and store.share(-1) is None
     with pytest.raises(NotFound, match="no source with id 999"):
         store.source_credentials(999)
     assert [source.name for source in store.list_sources()] == ["tm"]

@@ -25,6 +25,14 @@ from bridge.crypto import CredentialBox
 from .engine import create_store_engine, upgrade_to_head, writer
 from .rows import StoreError
 
+MAX_ID = 2**63 - 1  # the largest id either database can hold
+
+
+def storable_id(value: int) -> bool:
+    """Whether `value` can be an id at all: a larger one (from a URL or a flag) is unknown,
+    not an overflow error from the database driver."""
+    return 0 < value <= MAX_ID
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session as DbSession
 from bridge.signing import hash_token, new_token
 from feeds.model import Scope
 
-from .base import StoreBase, aware_utc, check_json_object
+from .base import StoreBase, aware_utc, check_json_object, storable_id
 from .rows import FeedRow, NotFound, ShareRow, StoreError
 from .tables import FeedSourceTable, FeedTable, ShareTable, SourceTable
 
@@ -96,6 +96,8 @@ class FeedQueries(StoreBase):
             return _feed_row(row), token
 
     def feed(self, feed_id: int) -> FeedRow | None:
+        if not storable_id(feed_id):
+            return None
         with self._read() as db:
             row = db.get(FeedTable, feed_id)
             return None if row is None else _feed_row(row)
@@ -159,6 +161,8 @@ class FeedQueries(StoreBase):
             return _share_row(row, _feed_row(feed)), token
 
     def share(self, share_id: int) -> ShareRow | None:
+        if not storable_id(share_id):
+            return None
         with self._read() as db:
             row = db.get(ShareTable, share_id)
             if row is None:
@@ -191,7 +195,7 @@ class FeedQueries(StoreBase):
 
 
 def _get_feed(db: DbSession, feed_id: int) -> FeedTable:
-    row = db.get(FeedTable, feed_id)
+    row = db.get(FeedTable, feed_id) if storable_id(feed_id) else None
     if row is None:
         raise NotFound(f"no feed with id {feed_id}")
     return row

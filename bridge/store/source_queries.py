@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge.crypto import CredentialError
 from feeds.model import SourceKind
 
-from .base import StoreBase, aware_utc, check_json_object, upsert
+from .base import StoreBase, aware_utc, check_json_object, storable_id, upsert
 from .rows import FetchState, NotFound, PartitionLike, SourceRow, StoreError, partition_of
 from .tables import FetchStateTable, SourceTable, UpstreamTokenTable
 
@@ -74,6 +74,8 @@ class SourceQueries(StoreBase):
             return [_source_row(row) for row in db.scalars(select(SourceTable).order_by("id"))]
 
     def source(self, source_id: int) -> SourceRow | None:
+        if not storable_id(source_id):
+            return None
         with self._read() as db:
             row = db.get(SourceTable, source_id)
             return None if row is None else _source_row(row)

@@ -24,7 +24,6 @@ from wtforms.validators import InputRequired, Optional
 
 from bridge import operations, services
 from bridge.refresh import FeedUnavailable, FeedView
-from bridge.store import StoreError
 from bridge.web.access import view_for_token
 from bridge.web.subscribe import (
     SCOPE_LABELS,
@@ -174,10 +173,7 @@ def revoke_share(token: str, share_id: int) -> Any:
     view = owner_view(token)
     if not RevokeForm().validate_on_submit():
         return expired_form(token)
-    try:
-        share = services().store.share(share_id)
-    except StoreError:
-        share = None
+    share = services().store.share(share_id)
     if share is None or share.feed_id != view.feed.id:
         abort(404, "This calendar has no share link with that number.")
     operations.revoke_share(services(), share_id)
