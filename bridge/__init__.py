@@ -36,6 +36,7 @@ def create_app(
 ) -> Flask:
     """Build the app; settings default to the CALBRIDGE_* environment."""
     from bridge.crypto import CredentialBox
+    from bridge.logs import RedactingFilter
     from bridge.metrics import Metrics
     from bridge.refresh import Refresher
     from bridge.settings import Settings
@@ -43,6 +44,7 @@ def create_app(
     from bridge.web import api, feeds, join, pages
 
     app = Flask(__name__, instance_relative_config=False)
+    app.logger.addFilter(RedactingFilter())  # e.g. "Exception on /f/<token>.ics" → "/f/…"
     if settings is None:
         settings = Settings.from_env()
     app.config["SECRET_KEY"] = settings.secret_key

@@ -6,6 +6,7 @@ URLs of the seeded feeds without blocking.
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import create_app, operations
+from bridge.logs import RedactingFilter
 from bridge.settings import Settings
 from bridge.simulator.combined import DEMO_PARTICIPANT, Simulators, build_simulators
 from bridge.simulator.server import RunningServer, start_server
@@ -92,6 +94,7 @@ def start_demo(directory: Path, port: int = 8000, *, now: datetime | None = None
         timezone="Europe/London",
     )
     busy = operations.share_feed(services, creator["id"], scope="busy")
+    logging.getLogger("werkzeug").addFilter(RedactingFilter())
     bridge_server = start_server(app, port=port)
     return Demo(
         simulators,

@@ -37,6 +37,7 @@ def serve(app: Any, host: str, port: int, *, workers: int = 1, threads: int = 8)
             "threads": threads,
             "worker_class": "gthread",
             "accesslog": "-",
+            "logger_class": "bridge.logs.RedactingGunicornLogger",
             "timeout": 120,
         },
     ).run()

@@ -74,8 +74,8 @@ class BridgeServer:
         self.process = subprocess.Popen(
             [*CALBRIDGE, "serve", "--port", str(self.env.port), "--threads", "64"],
             env=self.env.environ(),
-            stdout=subprocess.DEVNULL,
-            stderr=self.log_path.open("ab"),
+            stdout=self.log_path.open("ab"),  # gunicorn's access log
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -105,6 +105,10 @@ def test_cli_feed_validates_and_holds_exactly_the_upstream_occurrences(
         assert title.startswith("Cancelled: ")
         assert (start, end, title.removeprefix("Cancelled: ")) in cancelled
 
+    token = feed["ics_url"].rsplit("/", 1)[1].removesuffix(".ics")
+    access_log = server.log_path.read_text()
+    assert "GET /f/… HTTP/1.1" in access_log and token not in access_log
+
 
 def test_conditional_get_and_a_retitle_bumps_only_that_event(upstream, bridge_env, server) -> None:
     simulators, sim = upstream
