@@ -363,7 +363,7 @@ def test_local_budget_stops_before_zoho_would(
     assert len(accounts.requests) == requests_before and accounts.grant_count == 10
 
 
-def test_accounts_server_errors_are_retried_then_unavailable(
+def test_grants_are_never_retried_so_no_token_is_spent_twice(
     server: RunningServer, http: UpstreamHTTP
 ) -> None:
     calls: list[int] = []
@@ -375,9 +375,9 @@ def test_accounts_server_errors_are_retried_then_unavailable(
 
     server.server.app.accounts = broken
     tokens = ZohoTokenManager("academy", credentials(server), http=http)
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(UpstreamUnavailable, match="after 1 attempt"):
         tokens.token()
-    assert len(calls) == 3
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("payload", [b"<html>login</html>", b"[1, 2]", b'{"expires_in": 3600}'])

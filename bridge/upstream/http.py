@@ -218,10 +218,16 @@ class UpstreamHTTP:
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
         auth_error_message: str | None = None,
+        retry: bool = True,
     ) -> httpx.Response:
-        """Send one request, retrying transient failures; a 2xx response or an UpstreamError."""
+        """Send one request, retrying transient failures; a 2xx response or an UpstreamError.
+
+        `retry=False` is for requests that are not idempotent, such as an OAuth grant that
+        may have issued a token although its answer was lost.
+        """
+        attempts = self.max_attempts if retry else 1
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=tenacity.stop_after_attempt(attempts),
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(_Transient),
             sleep=self._sleep,
@@ -233,7 +239,7 @@ class UpstreamHTTP:
         except _Transient as exc:
             raise UpstreamUnavailable(
                 self.source_name,
-                f"{_where(url)} still failing after {self.max_attempts} attempts; "
+                f"{_where(url)} still failing after {attempts} attempt(s); "
                 f"last error: {exc.description}",
                 status=exc.status,
             ) from exc

@@ -207,6 +207,7 @@ class ZohoTokenManager:
                 url,
                 data=form,
                 auth_error_message="Zoho Accounts rejected the OAuth client",
+                retry=False,  # each attempt may spend one of Zoho's 10 tokens per 10 minutes
             )
         except (UpstreamAuthError, UpstreamRequestError) as exc:
             detail = str(exc).removeprefix(f"{exc.source}: ")
