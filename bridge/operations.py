@@ -200,6 +200,7 @@ def create_feed(
             partition_for(row.id, row.kind, filters)
         except SourceConfigError as error:
             raise OperationError(str(error)) from None
+        check_narrows(row, filters)
     if alarm_minutes is not None and not 0 <= alarm_minutes <= 10080:
         raise OperationError(f"--alarm must be between 0 and 10080 minutes, got {alarm_minutes}")
     feed, token = app.store.create_feed(
@@ -212,6 +213,23 @@ def create_feed(
         alarm_minutes=alarm_minutes or None,
     )
     return {**feed_info(app, feed), **vars(FeedLinks.for_token(app.settings.public_url, token))}
+
+
+def check_narrows(source: Any, filters: dict[str, Any]) -> None:
+    """A feed may narrow its source further, never widen what the source is limited to."""
+    source_user = source.settings.get("user")
+    if filters["user"] and source_user and filters["user"] != source_user:
+        raise OperationError(
+            f"source {source.name!r} only reads user {source_user}'s calls; "
+            f"a feed of it cannot show user {filters['user']}'s"
+        )
+    source_mangoes = set(source.settings.get("mangoes") or ())
+    outside = set(filters["mangoes"]) - source_mangoes if source_mangoes else set()
+    if outside:
+        raise OperationError(
+            f"source {source.name!r} only reads mangoes {', '.join(sorted(source_mangoes))}; "
+            f"{', '.join(sorted(outside))} is outside it"
+        )
 
 
 def get_feed(app: Services, feed_id: int) -> Any:

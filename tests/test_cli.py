@@ -142,6 +142,20 @@ def test_narrowing_a_trainercentral_source_is_refused(env: dict[str, str]) -> No
     assert code == 1 and "narrow TagMango sources only" in err
 
 
+def test_a_feed_cannot_widen_its_source(env: dict[str, str]) -> None:
+    code, _, err = run(
+        env, "source", "add", "tagmango", "--name", "alice", "--token", "k",
+        "--whitelabel-host", "h", "--user", "u-alice", "--mangoes", "m1,m2",
+    )  # fmt: skip
+    assert code == 0, err
+    base = ("feed", "create", "--name", "x", "--source", "alice")
+    code, _, err = run(env, *base, "--user", "u-bob")
+    assert code == 1 and "only reads user u-alice's calls" in err
+    code, _, err = run(env, *base, "--mangoes", "m2,m3")
+    assert code == 1 and "m3 is outside it" in err
+    assert run(env, *base, "--mangoes", "m2")[0] == 0
+
+
 def test_revoked_feed_cannot_be_rotated_or_exported(env: dict[str, str], tmp_path: Path) -> None:
     add_tagmango(env)
     _, out, _ = run(env, "feed", "create", "--name", "x", "--source", "tm", "--json")
