@@ -293,13 +293,15 @@ def export_feed(app: Services, feed_id: int, *, expand: bool = False) -> bytes:
 # -- share links ---------------------------------------------------------------------------
 
 
-def parse_expiry(value: str | None, now: datetime) -> datetime | None:
-    """A share link's expiry from YYYY-MM-DD (end of that day, UTC) or an ISO instant."""
+def parse_expiry(value: str | None, now: datetime, zone: str = "UTC") -> datetime | None:
+    """A share link's expiry from YYYY-MM-DD (the end of that day in `zone`, the feed's own
+    time zone) or an ISO instant."""
     if not value:
         return None
     try:
         if len(value) == 10:
-            expires = datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
+            end_of_day = datetime.combine(date.fromisoformat(value), time.max, ZoneInfo(zone))
+            expires = end_of_day.astimezone(UTC)
         else:
             expires = datetime.fromisoformat(value.replace("Z", "+00:00"))
             expires = expires.replace(tzinfo=expires.tzinfo or UTC).astimezone(UTC)
@@ -324,7 +326,7 @@ def share_feed(
         share_scope = Scope(scope)
     except ValueError:
         raise OperationError(f"--scope must be full, no-links or busy, got {scope!r}") from None
-    expires_at = parse_expiry(expires, app.refresher.clock())
+    expires_at = parse_expiry(expires, app.refresher.clock(), feed.timezone)
     share, token = app.store.create_share(feed.id, share_scope.value, expires_at)
     links = FeedLinks.for_token(app.settings.public_url, token)
     return {**share_info(app, share), **vars(links)}

@@ -132,6 +132,19 @@ def test_expiry_and_scope_are_checked(env: dict[str, str]) -> None:
     assert code == 2 and "everything" in err  # click's own usage error
 
 
+def test_an_expiry_date_ends_with_that_day_in_the_feeds_zone(env: dict[str, str]) -> None:
+    add_tagmango(env)
+    _, out, _ = run(
+        env, "feed", "create", "--name", "x", "--source", "tm", "--timezone", "Pacific/Kiritimati",
+        "--json",
+    )  # fmt: skip
+    code, out, err = run(
+        env, "feed", "share", str(json.loads(out)["id"]), "--expires", "2030-01-01", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["expires_at"] == "2030-01-01T09:59:59.999999+00:00"  # 23:59:59 +14
+
+
 def test_narrowing_a_trainercentral_source_is_refused(env: dict[str, str]) -> None:
     code, _, err = run(
         env, "source", "add", "trainercentral", "--name", "tc", "--org-id", "1",

@@ -10,9 +10,7 @@ that created it: only its hash is stored, and it is never put in a cookie or a r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask.blueprints import BlueprintSetupState
@@ -146,17 +144,14 @@ def create_share(token: str) -> tuple[str, int]:
         if form.csrf_token.errors:
             return expired_form(token)
         return render_subscribe(view, token, share_form=form, status=400)
-    expires = None
-    if form.expires.data:
-        # The link works until the end of that day in the calendar's own time zone.
-        zone = ZoneInfo(view.feed.timezone)
-        expires = datetime.combine(form.expires.data, time.max, tzinfo=zone).isoformat()
+    # A date: the link works until the end of that day in the calendar's own time zone.
+    expires = form.expires.data.isoformat() if form.expires.data else None
     try:
         created = operations.share_feed(
             services(), view.feed.id, scope=form.scope.data, expires=expires
         )
     except operations.OperationError as error:
-        form.expires.errors = [str(error).replace("--expires", "The end date")]
+        form.expires.errors = [str(error).capitalize()]
         return render_subscribe(view, token, share_form=form, status=400)
     new_share = NewShare(
         id=created["id"],
