@@ -6,13 +6,13 @@ sentence; the callers only translate that into an exit code or a JSON error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge import Services
+from bridge.links import FeedLinks
 from bridge.refresh import FeedView
 from bridge.sources import SourceConfigError, partition_for
 from feeds.model import Scope, SourceKind
@@ -159,18 +159,6 @@ def list_sources(app: Services) -> list[dict[str, Any]]:
 
 
 # -- feeds ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FeedLinks:
-    ics_url: str
-    webcal_url: str
-    page_url: str
-
-    @classmethod
-    def for_token(cls, public_url: str, token: str) -> FeedLinks:
-        ics = f"{public_url}/f/{token}.ics"
-        return cls(ics, "webcal://" + ics.split("://", 1)[1], f"{public_url}/f/{token}")
 
 
 def create_feed(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,9 +21,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from inscriptis import get_text
-
 from feeds.model import InvalidSession, Session, SourceKind, Status
+from feeds.text import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +32,6 @@ KNOWN_CONFIRMED_STATUSES = frozenset({"available"})
 SERIES_FIELDS = ("groupId", "seriesId", "recurringGroupId", "groupID", "videoCallGroupId")
 TIMEZONE_FIELDS = ("timezoneName", "timezone", "timeZone", "creatorTimezone")
 
-_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
-_BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
 
 _unknown_statuses: set[str] = set()
 _unknown_statuses_lock = threading.Lock()
@@ -139,7 +135,7 @@ def parse_call(record: Any, source_name: str, warnings: list[str] | None = None)
         start=start,
         end=end,
         series_key=_series_key(record),
-        description=plain_text(description) if description else "",
+        description=html_to_text(description) if description else "",
         status=_status(record.get("status")),
         meeting_url=meeting_url.strip() if meeting_url else None,
         organizer_name=optional(creator.get("name"), "creator.name"),
@@ -149,18 +145,6 @@ def parse_call(record: Any, source_name: str, warnings: list[str] | None = None)
         product_title=mango_title,
         timezone=_timezone(record),
     )
-
-
-@functools.lru_cache(maxsize=512)
-def plain_text(text: str) -> str:
-    """Descriptions may be HTML (mango descriptions come from a rich-text editor).
-
-    Cached: every call of a mango repeats its description, and HTML parsing is slow.
-    """
-    if _HTML_TAG.search(text):
-        text = get_text(text)
-    text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
-    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def _unwrap(body: Any) -> Mapping[str, Any]:

@@ -12,15 +12,13 @@ hides the others; a body of the wrong shape raises `TalksFormatError`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from inscriptis import get_text
-
 from feeds.model import InvalidSession, Session, SourceKind, Status, is_web_url
+from feeds.text import html_to_text
 
 PLATFORM = "TrainerCentral"
 FALLBACK_TITLE = "TrainerCentral workshop"
@@ -34,8 +32,6 @@ _NOT_DELETED = {"", "-1"}
 # Instants outside this range are garbage, not sessions (e.g. seconds sent as milliseconds).
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-_LOOKS_LIKE_HTML = re.compile(r"<[a-zA-Z/!][^>]*>|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
-_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 class TalksFormatError(ValueError):
@@ -108,15 +104,6 @@ def parse_talks_page(body: Any, *, source_name: str) -> TalksPage:
         session_ids=tuple(workshops),
         talk_ids=tuple(talk_ids),
     )
-
-
-def html_to_text(value: str) -> str:
-    """A description as readable plain text: paragraphs kept, tags dropped, link text kept."""
-    text = value.replace("\r\n", "\n").replace("\r", "\n")
-    if _LOOKS_LIKE_HTML.search(text):
-        text = get_text(text)
-    lines = [line.rstrip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def _talk_to_session(

@@ -11,7 +11,7 @@ import pytest
 
 from feeds import tagmango
 from feeds.model import SourceKind, Status
-from feeds.tagmango import MalformedResponse, parse_call, parse_page, plain_text
+from feeds.tagmango import MalformedResponse, parse_call, parse_page
 
 # The documented example call (TM-list), trimmed of fields the parser ignores.
 DOC_CALL: dict[str, Any] = {
@@ -219,11 +219,6 @@ def test_call_description_wins_over_mango_description_and_html_becomes_text() ->
     (session,) = parse_page(bare(call(mango=mango)), "tm").sessions
     assert "Learn Python" in session.description and "<" not in session.description
     assert "loops" in session.description and "functions" in session.description
-
-
-def test_plain_text_keeps_text_with_angle_brackets_and_trims_blank_runs() -> None:
-    assert plain_text("a < b and c > d") == "a < b and c > d"
-    assert plain_text("one\r\n\r\n\r\n\r\ntwo  \n") == "one\n\ntwo"
 
 
 def test_wrong_typed_optional_fields_are_ignored_with_warnings() -> None:

@@ -14,7 +14,6 @@ from feeds.model import SourceKind, Status
 from feeds.trainercentral import (
     FALLBACK_TITLE,
     TalksFormatError,
-    html_to_text,
     parse_talks_page,
 )
 
@@ -259,11 +258,6 @@ def test_html_description_becomes_readable_text() -> None:
     assert paragraphs[0] == "Wöchentliche Runde & mehr."
     assert paragraphs[1] == "Material: Arbeitsblatt"
     assert "Eins" in paragraphs[2] and "Zwei" in paragraphs[2]
-
-
-def test_plain_text_description_keeps_its_lines() -> None:
-    assert html_to_text("Line one\r\nLine two\n\n\n\nEnd  ") == "Line one\nLine two\n\nEnd"
-    assert html_to_text("a < b and c > d") == "a < b and c > d"
 
 
 def test_talk_description_wins_over_session_description() -> None:

@@ -46,9 +46,15 @@ def join(token: str) -> Response | tuple[str, int]:
     now = app.refresher.clock()
     view = view_for_owner(claim.owner, now)
     occurrences = app.refresher.occurrences_for(view, claim.uid)
+    if not occurrences:
+        return refusal(
+            404,
+            "This session is no longer in the calendar",
+            "It may have been removed by the host, or ended a long time ago.",
+        )
     session = pick_occurrence(occurrences, now)
     if session is None:
-        if occurrences and all(s.cancelled for s in occurrences):
+        if all(s.cancelled for s in occurrences):
             return refusal(410, "This session was cancelled", "The host cancelled this session.")
         return refusal(
             410,

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import segno
 
+from bridge.links import FeedLinks
 from feeds.model import Scope, Session
 
 GOOGLE_ADD_BY_URL = "https://calendar.google.com/calendar/r/settings/addbyurl"
@@ -45,8 +46,8 @@ class ClientLinks:
 
     @classmethod
     def for_token(cls, public_url: str, token: str, name: str) -> ClientLinks:
-        ics = f"{public_url}/f/{token}.ics"
-        webcal = "webcal://" + ics.split("://", 1)[1]
+        links = FeedLinks.for_token(public_url, token)
+        ics, webcal = links.ics_url, links.webcal_url
         add_from_web = f"?url={encoded(ics)}&name={encoded(name)}"
         return cls(
             ics_url=ics,
