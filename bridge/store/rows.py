@@ -105,8 +105,8 @@ class FeedRow:
         return f"f{self.id}"
 
     def gone_reason(self, now: datetime) -> str | None:
-        """ "revoked" when the feed was revoked, else None (feeds do not expire)."""
-        return "revoked" if self.revoked_at is not None and self.revoked_at <= now else None
+        """ "revoked" once the feed was revoked (at once, whatever `now` says), else None."""
+        return "revoked" if self.revoked_at is not None else None
 
     def active(self, now: datetime) -> bool:
         return self.gone_reason(now) is None
@@ -134,7 +134,7 @@ class ShareRow:
 
     def gone_reason(self, now: datetime) -> str | None:
         """ "revoked" (the link or its feed), "expired", or None while the link works."""
-        if self.revoked_at is not None and self.revoked_at <= now:
+        if self.revoked_at is not None:
             return "revoked"
         if self.feed.gone_reason(now) is not None:
             return "revoked"

@@ -11,6 +11,7 @@ from flask import abort
 
 from bridge import services
 from bridge.refresh import FeedView
+from bridge.store import FeedRow, ShareRow
 from feeds.model import Scope
 
 
@@ -19,22 +20,24 @@ def view_for_token(token: str, now: datetime) -> FeedView:
     store = services().store
     feed = store.feed_by_token(token)
     if feed is not None:
-        if feed.revoked_at is not None:
-            abort(410, "This calendar link has been revoked by its owner.")
-        return FeedView(feed, Scope.FULL, f"f{feed.id}")
+        return view_for_feed(feed, now)
     share = store.share_by_token(token)
     if share is None:
         abort(404, "There is no calendar at this address. Check the link you were given.")
     return view_for_share(share, now)
 
 
-def view_for_share(share, now: datetime) -> FeedView:  # type: ignore[no-untyped-def]
-    feed = services().store.feed(share.feed_id)
-    if share.revoked_at is not None or feed is None or feed.revoked_at is not None:
-        abort(410, "This shared calendar link has been revoked.")
-    if share.expires_at is not None and share.expires_at <= now:
-        abort(410, "This shared calendar link has expired.")
-    return FeedView(feed, Scope(share.scope), f"s{share.id}")
+def view_for_feed(feed: FeedRow, now: datetime) -> FeedView:
+    if feed.gone_reason(now):
+        abort(410, "This calendar has been revoked by its owner.")
+    return FeedView(feed, Scope.FULL, feed.owner)
+
+
+def view_for_share(share: ShareRow, now: datetime) -> FeedView:
+    reason = share.gone_reason(now)
+    if reason:
+        abort(410, f"This shared calendar link has {reason}.")
+    return FeedView(share.feed, share.scope, share.owner)
 
 
 def view_for_owner(owner: str, now: datetime) -> FeedView:
@@ -43,12 +46,7 @@ def view_for_owner(owner: str, now: datetime) -> FeedView:
     kind, number = owner[:1], owner[1:]
     if kind not in ("f", "s") or not number.isdigit():
         abort(400, "This join link is not valid.")
-    if kind == "f":
-        feed = store.feed(int(number))
-        if feed is None or feed.revoked_at is not None:
-            abort(410, "This calendar has been revoked, so its join links no longer work.")
-        return FeedView(feed, Scope.FULL, owner)
-    share = store.share(int(number))
-    if share is None:
-        abort(410, "This shared calendar link has been revoked.")
-    return view_for_share(share, now)
+    row = store.feed(int(number)) if kind == "f" else store.share(int(number))
+    if row is None:
+        abort(410, "This calendar link has been removed, so its join links no longer work.")
+    return view_for_feed(row, now) if kind == "f" else view_for_share(row, now)

@@ -120,7 +120,7 @@ def error_page(error: HTTPException) -> tuple[str, int, dict[str, str]]:
 
 def is_owner(view: FeedView) -> bool:
     """True for the feed's own token; share links (whatever their scope) don't manage."""
-    return view.owner == f"f{view.feed.id}"
+    return view.owner == view.feed.owner
 
 
 def owner_view(token: str) -> FeedView:
