@@ -60,19 +60,22 @@ class _CountingTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-def _serve(calls: int, latency: float, ports: Any, stop: Any) -> None:
+def _serve(calls: int, latency: float, ports: Any, stop: Any, now: datetime = NOW) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = start_server(TagMangoSimulator(synthetic_calls(calls), latency=latency))
+    server = start_server(TagMangoSimulator(synthetic_calls(calls, now), latency=latency))
     ports.put(server.port)
     stop.wait()
     server.stop()
 
 
 @contextmanager
-def _simulator(calls: int, latency: float, in_process: bool) -> Iterator[str]:
-    """The simulator's base URL, served in a child process unless `in_process`."""
+def simulator(
+    calls: int, latency: float, in_process: bool = False, now: datetime = NOW
+) -> Iterator[str]:
+    """The base URL of a simulator holding `calls` calls from `now` on, served in a child
+    process unless `in_process` (bench.bench_serve uses it as the feed's upstream)."""
     if in_process:
-        server = start_server(TagMangoSimulator(synthetic_calls(calls), latency=latency))
+        server = start_server(TagMangoSimulator(synthetic_calls(calls, now), latency=latency))
         try:
             yield server.url
         finally:
@@ -80,7 +83,7 @@ def _simulator(calls: int, latency: float, in_process: bool) -> Iterator[str]:
         return
     context = multiprocessing.get_context("spawn")  # no fork of a threaded process
     ports, stop = context.Queue(), context.Event()
-    child = context.Process(target=_serve, args=(calls, latency, ports, stop), daemon=True)
+    child = context.Process(target=_serve, args=(calls, latency, ports, stop, now), daemon=True)
     child.start()
     try:
         yield f"http://127.0.0.1:{ports.get(timeout=60)}"
@@ -110,7 +113,7 @@ def run(
     requests_per_read = 0
     transport = _CountingTransport()
     with (
-        _simulator(calls, latency, in_process) as api_base,
+        simulator(calls, latency, in_process) as api_base,
         UpstreamHTTP("bench", budget=RateBudget(120, 10.0), transport=transport) as http,
     ):
         config = TagMangoConfig(

@@ -23,7 +23,7 @@ from bridge.metrics import Metrics
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
 from bridge.sources import Partition, build_client, partition_for
-from bridge.store import FeedRow, Store
+from bridge.store import FeedRow, FetchState, Store
 from bridge.upstream.errors import UpstreamError
 from feeds.ical import FeedOptions, plan_feed, render_event, render_feed
 from feeds.model import Scope, Session
@@ -78,6 +78,19 @@ class RenderedFeed:
         return max(0, int((now - self.stale_since).total_seconds()))
 
 
+@dataclass(frozen=True)
+class JoinLinks:
+    """The signed join links of one feed view. Equal for the same view and signer, so the
+    per-event render cache of `feeds.ical` is reused from one render of the feed to the next."""
+
+    signer: JoinSigner
+    public_url: str
+    owner: str
+
+    def __call__(self, uid: str) -> str:
+        return f"{self.public_url}/j/{self.signer.sign(self.owner, uid)}"
+
+
 @dataclass
 class _CachedRender:
     generation: tuple[int, ...]
@@ -110,12 +123,35 @@ class Refresher:
         self._generation: dict[Partition, int] = {}
         self._next_prune = 0.0
         self._renders: dict[tuple[str, Scope, bool], _CachedRender] = {}
+        self._render_locks: dict[tuple[str, Scope, bool], threading.Lock] = {}
+        # Read on every request, changed only by a fetch: kept here between this process's
+        # fetches (a source's kind never changes; a fetch state is re-read after each fetch).
+        self._source_kinds: dict[int, str] = {}
+        self._states: dict[Partition, FetchState] = {}
 
     # -- partitions -------------------------------------------------------------------------
 
     def partitions(self, feed: FeedRow) -> list[Partition]:
-        sources = [self.store.source(source_id) for source_id in feed.source_ids]
-        return [partition_for(source.id, source.kind, feed.filters) for source in sources]
+        return [
+            partition_for(source_id, self._source_kind(source_id), feed.filters)
+            for source_id in feed.source_ids
+        ]
+
+    def _source_kind(self, source_id: int) -> str:
+        kind = self._source_kinds.get(source_id)
+        if kind is None:
+            source = self.store.source(source_id)
+            if source is None:
+                raise LookupError(f"feed source {source_id} does not exist")
+            kind = self._source_kinds[source_id] = source.kind
+        return kind
+
+    def fetch_state(self, partition: Partition) -> FetchState:
+        """The partition's fetch state as of this process's last fetch (or first read)."""
+        state = self._states.get(partition)
+        if state is None:
+            state = self._states[partition] = self.store.fetch_state(partition)
+        return state
 
     def fetch_window(self, feed: FeedRow, now: datetime) -> tuple[datetime, datetime]:
         # Fetch the recent past too, so sessions that just ended are archived as they were
@@ -152,6 +188,7 @@ class Refresher:
             log.warning("refresh of %s failed: %s", source.name, error)
             self.metrics.upstream_errors.labels(source.name).inc()
             self.store.record_fetch(partition, ok=False, error=str(error), at=self.clock())
+            self._states.pop(partition, None)
             retry_in = min(ttl, FAILURE_BACKOFF.total_seconds())
             self._next_fetch[partition] = time.monotonic() + retry_in
             return
@@ -160,6 +197,7 @@ class Refresher:
         now = self.clock()
         merged = self.store.merge_sessions(partition, result.sessions, *window, now=now)
         self.store.record_fetch(partition, ok=True, error=None, at=now)
+        self._states.pop(partition, None)
         if merged.changed_anything:
             self._generation[partition] = self._generation.get(partition, 0) + 1
         self._prune(now)
@@ -180,11 +218,7 @@ class Refresher:
         feed = view.feed
         join_url = None
         if view.scope is Scope.FULL:
-            public = self.settings.public_url
-
-            def join_url(uid: str) -> str:
-                return f"{public}/j/{self.signer.sign(view.owner, uid)}"
-
+            join_url = JoinLinks(self.signer, self.settings.public_url, view.owner)
         return FeedOptions(
             name=feed.name,
             timezone=feed.timezone,
@@ -214,7 +248,7 @@ class Refresher:
         partitions = self.partitions(view.feed)
         for partition in partitions:
             self.refresh(partition, self.fetch_window(view.feed, now))
-        states = [self.store.fetch_state(partition) for partition in partitions]
+        states = [self.fetch_state(partition) for partition in partitions]
         never = [state for state in states if state.last_success_at is None]
         if never:
             reasons = "; ".join(state.last_error or "not fetched yet" for state in never)
@@ -225,32 +259,52 @@ class Refresher:
 
         key = (view.owner, view.scope, expand)
         generation = tuple(self._generation.get(p, 0) for p in partitions)
-        cached = self._renders.get(key)
-        fresh_for = self.settings.cache_ttl
-        if (
-            cached is not None
-            and cached.generation == generation
-            and time.monotonic() - cached.rendered_at < fresh_for
-        ):
-            rendered = cached.feed
-        else:
-            sessions = self.sessions(view.feed, partitions, now)
-            body = render_feed(sessions, self.options(view, expand=expand, now=now))
-            last_modified = max(
-                (s.changed_at for s in sessions if s.changed_at), default=view.feed.created_at
-            )
-            rendered = RenderedFeed(
-                body=body,
-                etag=hashlib.sha256(body).hexdigest()[:32],
-                last_modified=last_modified,
-                refreshed_at=refreshed_at,
-                stale_since=None,
-            )
-            self._renders[key] = _CachedRender(generation, time.monotonic(), rendered)
+        rendered = self._cached_render(key, generation)
+        if rendered is None:
+            with self._guard:
+                lock = self._render_locks.setdefault(key, threading.Lock())
+            with lock:  # single-flight: concurrent requests wait for one render and share it
+                rendered = self._cached_render(key, generation)
+                if rendered is None:
+                    rendered = self._render(view, partitions, expand, now, refreshed_at)
+                    self._renders[key] = _CachedRender(generation, time.monotonic(), rendered)
         if stale_since is not None:
             self.metrics.stale_serves.inc()
         return RenderedFeed(
             rendered.body, rendered.etag, rendered.last_modified, refreshed_at, stale_since
+        )
+
+    def _cached_render(
+        self, key: tuple[str, Scope, bool], generation: tuple[int, ...]
+    ) -> RenderedFeed | None:
+        cached = self._renders.get(key)
+        if (
+            cached is not None
+            and cached.generation == generation
+            and time.monotonic() - cached.rendered_at < self.settings.cache_ttl
+        ):
+            return cached.feed
+        return None
+
+    def _render(
+        self,
+        view: FeedView,
+        partitions: list[Partition],
+        expand: bool,
+        now: datetime,
+        refreshed_at: datetime,
+    ) -> RenderedFeed:
+        sessions = self.sessions(view.feed, partitions, now)
+        body = render_feed(sessions, self.options(view, expand=expand, now=now))
+        last_modified = max(
+            (s.changed_at for s in sessions if s.changed_at), default=view.feed.created_at
+        )
+        return RenderedFeed(
+            body=body,
+            etag=hashlib.sha256(body).hexdigest()[:32],
+            last_modified=last_modified,
+            refreshed_at=refreshed_at,
+            stale_since=None,
         )
 
     def render_event(self, view: FeedView, uid: str) -> bytes | None:

@@ -1,0 +1,180 @@
+"""Refresher's hot path: what a request for an already rendered feed costs.
+
+A cached feed is served without database queries (the source kinds and fetch states are
+kept between this process's fetches), concurrent requests that miss the cache share one
+render, and a re-render after the TTL reuses the per-event render cache because the join
+links of a view compare equal from one render to the next.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+import bridge.refresh
+from bridge.crypto import CredentialBox
+from bridge.metrics import Metrics
+from bridge.refresh import FeedView, JoinLinks, Refresher
+from bridge.settings import Settings
+from bridge.store import Store
+from bridge.upstream.base import FetchResult
+from bridge.upstream.errors import UpstreamUnavailable
+from feeds.ical import render_feed_icalendar
+from feeds.model import Scope, Session, SourceKind
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def session(upstream_id: str, hours_from_now: float) -> Session:
+    start = NOW + timedelta(hours=hours_from_now)
+    return Session(
+        source_kind=SourceKind.TAGMANGO,
+        source_name="tm",
+        upstream_id=upstream_id,
+        title=f"Session {upstream_id}",
+        start=start,
+        end=start + timedelta(hours=1),
+        meeting_url=f"https://meet.example.com/{upstream_id}",
+    )
+
+
+@dataclass
+class Upstream:
+    sessions: list[Session] = field(default_factory=list)
+    error: Exception | None = None
+    fetches: int = 0
+
+    def client(self, *args: object, **kwargs: object) -> Upstream:
+        return self
+
+    def fetch(self, start: datetime, end: datetime) -> FetchResult:
+        self.fetches += 1
+        if self.error is not None:
+            raise self.error
+        return FetchResult([s for s in self.sessions if start <= s.start < end])
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Rig:
+    refresher: Refresher
+    upstream: Upstream
+    view: FeedView
+    statements: list[str]  # SQL run since the test began (or last cleared it)
+    clock: list[datetime]  # the refresher's "now", which the tests move on
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    settings = Settings.for_demo(tmp_path, "https://cal.example.com")
+    store = Store(settings.database_url, CredentialBox(settings.secret_key))
+    store.migrate()
+    upstream = Upstream([session(f"s{i}", 2 + i) for i in range(30)])
+    now = [NOW]  # the tests move it on
+    refresher = Refresher(
+        store, settings, Metrics(), clock=lambda: now[0], client_factory=upstream.client
+    )
+    source = store.add_source("tm", "tagmango", {"whitelabel_host": "h"}, {"token": "k"})
+    feed, _ = store.create_feed(name="Feed", source_ids=[source.id], timezone="Europe/Berlin")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store._engine, "before_cursor_execute", record)
+    yield Rig(refresher, upstream, FeedView(feed, Scope.FULL, f"f{feed.id}"), statements, now)
+    store.close()
+
+
+def test_a_cached_feed_is_served_without_database_queries(rig: Rig) -> None:
+    refresher, upstream, view, statements = rig.refresher, rig.upstream, rig.view, rig.statements
+    first = refresher.render(view)
+    statements.clear()
+    again = refresher.render(view)
+    assert statements == []
+    assert again.body == first.body and upstream.fetches == 1
+
+
+def test_fetch_state_is_read_again_after_each_fetch(rig: Rig) -> None:
+    refresher, upstream, view = rig.refresher, rig.upstream, rig.view
+    assert refresher.render(view).stale_since is None
+    upstream.error = UpstreamUnavailable("tm", "HTTP 502 after 5 attempts")
+    rig.clock[0] += timedelta(minutes=20)
+    refresher._next_fetch.clear()  # the TTL has passed
+    stale = refresher.render(view)
+    assert stale.stale_since == NOW
+    assert (
+        refresher.render(view).stale_since == NOW
+    )  # the failure is remembered until the next fetch
+    upstream.error = None
+    rig.clock[0] += timedelta(minutes=20)
+    refresher._next_fetch.clear()
+    assert refresher.render(view).stale_since is None
+
+
+def test_concurrent_misses_share_one_render(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    refresher, view = rig.refresher, rig.view
+    refresher.render(view)  # fetched and rendered once
+    renders = []
+    real_render_feed = bridge.refresh.render_feed
+
+    def slow_render_feed(*args: Any, **kwargs: Any) -> bytes:
+        renders.append(threading.get_ident())
+        time.sleep(0.2)
+        return real_render_feed(*args, **kwargs)
+
+    monkeypatch.setattr(bridge.refresh, "render_feed", slow_render_feed)
+    refresher._renders.clear()  # as when the rendered feed's TTL has passed
+    bodies: list[bytes] = []
+    threads = [
+        threading.Thread(target=lambda: bodies.append(refresher.render(view).body))
+        for _ in range(12)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(renders) == 1
+    assert len(bodies) == 12 and len(set(bodies)) == 1
+
+
+def test_join_links_of_one_view_compare_equal(rig: Rig) -> None:
+    refresher, view = rig.refresher, rig.view
+    first = refresher.options(view, expand=False, now=NOW).join_url
+    second = refresher.options(view, expand=False, now=NOW + timedelta(hours=1)).join_url
+    assert isinstance(first, JoinLinks) and first == second and hash(first) == hash(second)
+    other = FeedView(view.feed, Scope.FULL, "s99")
+    assert refresher.options(other, expand=False, now=NOW).join_url != first
+    link = first("tagmango-s1@cal.example.com")
+    assert link.startswith("https://cal.example.com/j/")
+    assert refresher.signer.verify(link.rsplit("/", 1)[1]).owner == view.owner
+
+
+def test_rerender_after_the_ttl_gives_the_same_bytes_as_icalendar(rig: Rig) -> None:
+    refresher, view = rig.refresher, rig.view
+    first = refresher.render(view)
+    refresher._renders.clear()  # re-rendered from the per-event cache
+    second = refresher.render(view)
+    assert second.body == first.body
+    sessions = refresher.sessions(view.feed, refresher.partitions(view.feed), NOW)
+    options = refresher.options(view, expand=False, now=NOW)
+    assert render_feed_icalendar(sessions, options) == second.body
+
+
+def test_an_unknown_source_is_a_clear_error(rig: Rig) -> None:
+    refresher, view = rig.refresher, rig.view
+    broken = FeedView(
+        type(view.feed)(**{**vars(view.feed), "source_ids": (999,)}), Scope.FULL, "f1"
+    )
+    with pytest.raises(LookupError, match="feed source 999 does not exist"):
+        refresher.partitions(broken.feed)
