@@ -284,6 +284,17 @@ def feed_share(feed_id: int, scope: str, expires: str | None, as_json: bool) -> 
     emit(result, as_json, _links_text)
 
 
+@main.command("reencrypt")
+def reencrypt_command() -> None:
+    """Re-encrypt stored credentials with CALBRIDGE_SECRET_KEY after a key rotation."""
+    with reported_errors():
+        count = load_services().store.reencrypt_secrets()
+    click.echo(
+        f"re-encrypted {count} stored secrets with the current key. Keep the old key in "
+        "CALBRIDGE_SECRET_KEY_FALLBACKS while join links already in calendars should work."
+    )
+
+
 # -- servers -------------------------------------------------------------------------------
 
 

@@ -287,7 +287,6 @@ def test_partitions_of_one_source_are_kept_apart(store: Store, source: int) -> N
         ("shared", Status.CANCELLED),  # "user=asha" sorts before "user=ravi"
         ("shared", Status.CONFIRMED),
     ]
-    assert [s.upstream_id for s in store.sessions_for_key([ravi], "shared")] == ["shared"]
 
 
 def test_merge_result_says_whether_anything_changed() -> None:
@@ -343,20 +342,6 @@ def test_archived_sessions_overlapping_a_range_in_order(store: Store, source: in
     assert store.archived_sessions([], *window) == []
     with pytest.raises(StoreError, match="has no timezone"):
         store.archived_sessions([source], datetime(2026, 1, 1), window[1])
-
-
-def test_sessions_for_key(store: Store, source: int) -> None:
-    other = store.add_source("tm2", "tagmango", {}, {"token": "t2"}).id
-    merge(store, source, [call("a", 5, series_key="group-1"), call("b", 29, series_key="group-1")])
-    merge(store, other, [call("c", 3, series_key="group-1", source_name="tm2")])
-    assert [s.upstream_id for s in store.sessions_for_key([source], "group-1")] == ["a", "b"]
-    assert [s.upstream_id for s in store.sessions_for_key([source, other], "group-1")] == [
-        "c",
-        "a",
-        "b",
-    ]
-    assert [s.upstream_id for s in store.sessions_for_key([source], "b")] == ["b"]
-    assert store.sessions_for_key([other], "a") == []
 
 
 def test_prune_archive(store: Store, source: int) -> None:

@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
+from bridge.crypto import CredentialBox
+from bridge.store import Store
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -58,7 +60,7 @@ def test_design_commands_exist() -> None:
     assert commands >= {
         "source add tagmango", "source add trainercentral", "source list", "feed create",
         "feed list", "feed show", "feed rotate", "feed revoke", "feed export", "feed share",
-        "serve", "demo", "simulate", "lint",
+        "serve", "demo", "simulate", "lint", "reencrypt",
     }  # fmt: skip
 
 
@@ -179,3 +181,16 @@ def test_revoked_feed_cannot_be_rotated_or_exported(env: dict[str, str], tmp_pat
         assert code == 1 and "revoked" in err
     code, _, err = run(env, "feed", "export", "42", "-o", str(tmp_path / "x.ics"))
     assert code == 1 and "no feed with id 42" in err
+
+
+def test_reencrypt_after_a_key_rotation(env: dict[str, str]) -> None:
+    add_tagmango(env)
+    rotated = {**env, "CALBRIDGE_SECRET_KEY": "a-brand-new-key-0123456789"}
+    rotated["CALBRIDGE_SECRET_KEY_FALLBACKS"] = env["CALBRIDGE_SECRET_KEY"]
+    code, out, err = run(rotated, "reencrypt")
+    assert code == 0, err
+    assert out.startswith("re-encrypted 1 stored secrets")
+    with Store(
+        env["CALBRIDGE_DATABASE_URL"], CredentialBox(rotated["CALBRIDGE_SECRET_KEY"])
+    ) as new:
+        assert new.source_credentials(new.source_by_name("tm")) == {"token": "k"}

@@ -33,7 +33,6 @@ TABLES = {
     "shares",
     "archived_sessions",
     "fetch_states",
-    "rendered_feeds",
 }
 
 

@@ -136,7 +136,7 @@ def test_concurrent_adds_of_one_name_leave_one_source(store: Store) -> None:
 
 def test_credentials_are_unreadable_in_the_raw_database(store: Store, database_url: str) -> None:
     store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
-    store.save_token("zoho:academy", "1000.zoho-access-token", datetime(2030, 1, 1, tzinfo=UTC))
+    store.save("zoho:academy", "1000.zoho-access-token", datetime(2030, 1, 1, tzinfo=UTC))
     dumped = repr(raw_rows(database_url, "SELECT * FROM sources"))
     dumped += repr(raw_rows(database_url, "SELECT * FROM upstream_tokens"))
     assert "academy.example.com" in dumped  # settings are plain, secrets are not
@@ -149,17 +149,17 @@ def test_credentials_are_unreadable_in_the_raw_database(store: Store, database_u
 
 def test_credentials_need_the_key_or_a_fallback(store: Store, database_url: str) -> None:
     source = store.add_source("tm", "tagmango", SETTINGS, {"token": API_KEY})
-    store.save_token("zoho:academy", "access", datetime(2030, 1, 1, tzinfo=UTC))
+    store.save("zoho:academy", "access", datetime(2030, 1, 1, tzinfo=UTC))
     with Store(database_url, CredentialBox(OTHER_KEY)) as wrong_key:
         with pytest.raises(CredentialError, match="cannot be decrypted"):
             wrong_key.source_credentials(source)
-        assert wrong_key.load_token("zoho:academy") is None  # a new token will be fetched
+        assert wrong_key.load("zoho:academy") is None  # a new token will be fetched
     with Store(database_url, CredentialBox(OTHER_KEY, [KEY])) as rotating:
         assert rotating.source_credentials(source) == {"token": API_KEY}
         assert rotating.reencrypt_secrets() == 2
     with Store(database_url, CredentialBox(OTHER_KEY)) as rotated:
         assert rotated.source_credentials(source) == {"token": API_KEY}
-        assert rotated.load_token("zoho:academy") is not None
+        assert rotated.load("zoho:academy") is not None
     with pytest.raises(CredentialError):
         store.source_credentials(source)
 
@@ -208,28 +208,27 @@ def test_the_store_is_a_token_store(store: Store) -> None:
     expires = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
     store.save("zoho:academy", "via-protocol", expires)
     assert store.load("zoho:academy") == ("via-protocol", expires)
-    assert store.load_token("zoho:academy") == ("via-protocol", expires)
     assert store.load("zoho:unknown") is None
 
 
 def test_tokens_are_saved_replaced_and_loaded(store: Store) -> None:
-    assert store.load_token("zoho:academy") is None
+    assert store.load("zoho:academy") is None
     expires = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
-    store.save_token("zoho:academy", "first", expires)
-    store.save_token("zoho:academy", "second", expires + timedelta(hours=1))
-    store.save_token("zoho:other", "third", expires)
-    assert store.load_token("zoho:academy") == ("second", expires + timedelta(hours=1))
-    assert store.load_token("zoho:other") == ("third", expires)
+    store.save("zoho:academy", "first", expires)
+    store.save("zoho:academy", "second", expires + timedelta(hours=1))
+    store.save("zoho:other", "third", expires)
+    assert store.load("zoho:academy") == ("second", expires + timedelta(hours=1))
+    assert store.load("zoho:other") == ("third", expires)
     with pytest.raises(StoreError, match=r"token expiry .* has no timezone"):
-        store.save_token("zoho:academy", "x", datetime(2026, 1, 1))
+        store.save("zoho:academy", "x", datetime(2026, 1, 1))
 
 
 def test_tokens_survive_a_restart(database_url: str) -> None:
     expires = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
     with Store(database_url, CredentialBox(KEY)) as first:
-        first.save_token("zoho:academy", "kept", expires)
+        first.save("zoho:academy", "kept", expires)
     with Store(database_url, CredentialBox(KEY)) as second:
-        assert second.load_token("zoho:academy") == ("kept", expires)
+        assert second.load("zoho:academy") == ("kept", expires)
 
 
 # -- feeds -------------------------------------------------------------------------------------
@@ -257,7 +256,7 @@ def test_create_feed(store: Store, sources: tuple[int, int], clock: Clock) -> No
     assert (feed.timezone, feed.history_days, feed.horizon_days) == ("Asia/Kolkata", 14, 90)
     assert feed.filters == {"user": "u1", "mangoes": ["m1"]}
     assert feed.alarm_minutes is None
-    assert feed.created_at == clock.now and feed.active(clock.now)
+    assert feed.created_at == clock.now and feed.gone_reason(clock.now) is None
     assert feed.owner == f"f{feed.id}"
     assert store.feed(feed.id) == feed
     assert store.feed_by_token(token) == feed
@@ -292,7 +291,7 @@ def test_revoke_is_instant_and_idempotent(
     revoked_at = clock.advance(minutes=5)
     revoked = store.revoke_feed(feed.id)
     assert revoked.revoked_at == revoked_at
-    assert revoked.gone_reason(clock.now) == "revoked" and not revoked.active(clock.now)
+    assert revoked.gone_reason(clock.now) == "revoked"
     found = store.feed_by_token(token)  # still known: the web layer answers 410, not 404
     assert found is not None and found.gone_reason(clock.now) == "revoked"
     clock.advance(minutes=5)
@@ -341,7 +340,7 @@ def test_share_links(store: Store, sources: tuple[int, int], clock: Clock) -> No
     share, token = store.create_share(feed.id, "busy", expires)
     assert share.scope is Scope.BUSY and share.expires_at == expires
     assert share.feed == feed and share.feed_id == feed.id and share.owner == f"s{share.id}"
-    assert share.active(clock.now)
+    assert share.gone_reason(clock.now) is None
     assert store.share_by_token(token) == share
     assert store.share(share.id) == share
     assert store.feed_by_token(token) is None and store.share_by_token(feed_token) is None
@@ -355,7 +354,7 @@ def test_share_expiry_and_revocation(store: Store, sources: tuple[int, int], clo
     expiring, expiring_token = store.create_share(feed.id, Scope.NO_LINKS, clock.now + timedelta(1))
     revocable, revocable_token = store.create_share(feed.id)
     later = clock.now + timedelta(days=2)
-    assert expiring.gone_reason(later) == "expired" and not expiring.active(later)
+    assert expiring.gone_reason(later) == "expired"
     assert expiring.gone_reason(clock.now) is None
     revoked = store.revoke_share(revocable.id)
     assert revoked.gone_reason(clock.now) == "revoked"
@@ -380,23 +379,3 @@ def test_share_errors(store: Store, sources: tuple[int, int]) -> None:
         store.revoke_share(5)
     assert store.share_by_token("unknown") is None
     assert store.list_shares(feed.id) == []
-
-
-# -- rendered feeds ----------------------------------------------------------------------------
-
-
-def test_renders_are_kept_and_replaced(store: Store, database_url: str, clock: Clock) -> None:
-    assert store.load_render("feed:1:full") is None
-    body = b"BEGIN:VCALENDAR\r\n\x00\xff binary-safe\r\nEND:VCALENDAR\r\n"
-    modified = datetime(2026, 2, 1, 8, 30, tzinfo=UTC)
-    store.save_render("feed:1:full", b"old", '"old"', modified)
-    clock.advance(minutes=10)
-    store.save_render("feed:1:full", body, '"abc"', modified)
-    saved = store.load_render("feed:1:full")
-    assert saved is not None
-    assert (saved.body, saved.etag, saved.last_modified) == (body, '"abc"', modified)
-    assert saved.saved_at == clock.now
-    with Store(database_url, CredentialBox(KEY)) as restarted:
-        assert restarted.load_render("feed:1:full") == saved
-    with pytest.raises(StoreError, match="has no timezone"):
-        store.save_render("feed:1:full", body, "x", datetime(2026, 1, 1))

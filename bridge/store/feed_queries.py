@@ -107,7 +107,7 @@ class FeedQueries(StoreBase):
             return [_feed_row(row) for row in db.scalars(select(FeedTable).order_by("id"))]
 
     def feed_by_token(self, raw: str) -> FeedRow | None:
-        """The feed whose current token is `raw` (revoked feeds too: check `.active(now)`)."""
+        """The feed whose current token is `raw` (revoked feeds too: check `.gone_reason(now)`)."""
         with self._read() as db:
             row = db.scalar(select(FeedTable).where(FeedTable.token_hash == hash_token(raw)))
             return None if row is None else _feed_row(row)

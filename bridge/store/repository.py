@@ -15,11 +15,11 @@ from sqlalchemy import ColumnElement, and_, delete, false, or_, select
 from feeds.model import Session
 
 from .archive import merge_into_archive, to_session
-from .base import aware_utc, upsert
+from .base import aware_utc
 from .feed_queries import FeedQueries
-from .rows import MergeResult, NotFound, PartitionLike, RenderedFeed, StoreError, partition_of
+from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .source_queries import SourceQueries
-from .tables import ArchivedSessionTable, RenderedFeedTable, SourceTable
+from .tables import ArchivedSessionTable, SourceTable
 
 
 class Store(SourceQueries, FeedQueries):
@@ -74,12 +74,6 @@ class Store(SourceQueries, FeedQueries):
         overlapping = and_(table.start_at < end, table.end_at > start)
         return self._archived(_in_partitions(partitions), overlapping)
 
-    def sessions_for_key(self, partitions: Iterable[PartitionLike], key: str) -> list[Session]:
-        """Archived occurrences whose upstream id or series key is `key` (for join redirects)."""
-        table = ArchivedSessionTable
-        matching = or_(table.upstream_id == key, table.series_key == key)
-        return self._archived(_in_partitions(partitions), matching)
-
     def _archived(self, *conditions: ColumnElement[bool]) -> list[Session]:
         table = ArchivedSessionTable
         query = (
@@ -97,33 +91,6 @@ class Store(SourceQueries, FeedQueries):
         with self._write() as db:
             result = db.execute(delete(table).where(table.end_at < ended_before))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    # -- last rendered feeds -----------------------------------------------------------------
-
-    def save_render(self, key: str, body: bytes, etag: str, last_modified: datetime) -> None:
-        """Keep the last good rendering of a feed variant (replaces the previous one)."""
-        values = {
-            "key": key,
-            "body": bytes(body),
-            "etag": etag,
-            "last_modified": aware_utc(last_modified, "last_modified"),
-            "saved_at": self._clock(),
-        }
-        with self._write() as db:
-            upsert(db, RenderedFeedTable, values, ["key"])
-
-    def load_render(self, key: str) -> RenderedFeed | None:
-        with self._read() as db:
-            row = db.get(RenderedFeedTable, key)
-            if row is None:
-                return None
-            return RenderedFeed(
-                key=row.key,
-                body=bytes(row.body),
-                etag=row.etag,
-                last_modified=row.last_modified,
-                saved_at=row.saved_at,
-            )
 
 
 def _in_partitions(partitions: Iterable[PartitionLike]) -> ColumnElement[bool]:

@@ -108,9 +108,6 @@ class FeedRow:
         """ "revoked" once the feed was revoked (at once, whatever `now` says), else None."""
         return "revoked" if self.revoked_at is not None else None
 
-    def active(self, now: datetime) -> bool:
-        return self.gone_reason(now) is None
-
 
 @dataclass(frozen=True)
 class ShareRow:
@@ -141,20 +138,6 @@ class ShareRow:
         if self.expires_at is not None and self.expires_at <= now:
             return "expired"
         return None
-
-    def active(self, now: datetime) -> bool:
-        return self.gone_reason(now) is None
-
-
-@dataclass(frozen=True)
-class RenderedFeed:
-    """The last good rendering of a feed variant, kept for stale-on-error serving."""
-
-    key: str
-    body: bytes
-    etag: str
-    last_modified: datetime
-    saved_at: datetime
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ class SourceQueries(StoreBase):
 
     # -- upstream access tokens (the TokenStore protocol of the TrainerCentral client) -------
 
-    def load_token(self, key: str) -> tuple[str, datetime] | None:
+    def load(self, key: str) -> tuple[str, datetime] | None:
         """A saved access token and its expiry; None if absent or sealed with a lost key."""
         with self._read() as db:
             row = db.get(UpstreamTokenTable, key)
@@ -152,7 +152,7 @@ class SourceQueries(StoreBase):
             return None  # a fresh token is cheaper than failing the refresh
         return (token, expires_at) if isinstance(token, str) else None
 
-    def save_token(self, key: str, token: str, expires_at: datetime) -> None:
+    def save(self, key: str, token: str, expires_at: datetime) -> None:
         """Keep an access token (encrypted) until it is replaced."""
         values = {
             "key": key,
@@ -165,14 +165,6 @@ class SourceQueries(StoreBase):
 
     # The TokenStore protocol of bridge.upstream.trainercentral, so the Store can be passed
     # as `token_store=` directly.
-    def load(self, key: str) -> tuple[str, datetime] | None:
-        """TokenStore.load: same as `load_token`."""
-        return self.load_token(key)
-
-    def save(self, key: str, token: str, expires_at: datetime) -> None:
-        """TokenStore.save: same as `save_token`."""
-        self.save_token(key, token, expires_at)
-
     def reencrypt_secrets(self) -> int:
         """Re-encrypt every credential and token with the current key (end of a key rotation).
 

@@ -16,7 +16,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Text,
@@ -193,15 +192,3 @@ class ArchivedSessionTable(Base):
     last_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     vanished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class RenderedFeedTable(Base):
-    """The last good rendering per (feed or share, variant), served during upstream outages."""
-
-    __tablename__ = "rendered_feeds"
-
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
-    etag: Mapped[str] = mapped_column(String(255))
-    last_modified: Mapped[datetime] = mapped_column(UTCDateTime)
-    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)

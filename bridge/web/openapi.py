@@ -114,10 +114,6 @@ def _ids(description: str) -> dict[str, Any]:
     }
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "type": [schema["type"], "null"]}
-
-
 _REF = "#/components/schemas/"
 TIME_ZONES = sorted(zone for zone in available_timezones() if zone != "localtime")
 INSTANT = {"type": "string", "format": "date-time"}

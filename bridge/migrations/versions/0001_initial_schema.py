@@ -34,15 +34,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_feeds_token_hash")),
     )
     op.create_table(
-        "rendered_feeds",
-        sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("body", sa.LargeBinary(), nullable=False),
-        sa.Column("etag", sa.String(length=255), nullable=False),
-        sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_rendered_feeds")),
-    )
-    op.create_table(
         "sources",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -155,5 +146,4 @@ def downgrade() -> None:
     op.drop_table("archived_sessions")
     op.drop_table("upstream_tokens")
     op.drop_table("sources")
-    op.drop_table("rendered_feeds")
     op.drop_table("feeds")
