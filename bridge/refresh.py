@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -36,6 +36,8 @@ TOMBSTONE_GRACE = timedelta(days=1)
 FAILURE_BACKOFF = timedelta(seconds=60)
 # How far into the past each fetch reaches.
 RECENT_PAST = timedelta(days=2)
+# How long a fetch state read from the database is trusted before it is read again.
+STATE_MAX_AGE = 60.0
 # How often the archive is pruned of sessions older than every feed's history.
 PRUNE_EVERY = timedelta(hours=1)
 # A join link keeps working until this long after the session ended.
@@ -127,7 +129,10 @@ class Refresher:
         # Read on every request, changed only by a fetch: kept here between this process's
         # fetches (a source's kind never changes; a fetch state is re-read after each fetch).
         self._source_kinds: dict[int, str] = {}
-        self._states: dict[Partition, FetchState] = {}
+        self._states: dict[Partition, tuple[float, FetchState]] = {}
+        # The horizon (days) each partition was last fetched for, and whether that fetch failed.
+        self._fetched_horizon: dict[Partition, int] = {}
+        self._failed: dict[Partition, bool] = {}
 
     # -- partitions -------------------------------------------------------------------------
 
@@ -147,31 +152,55 @@ class Refresher:
         return kind
 
     def fetch_state(self, partition: Partition) -> FetchState:
-        """The partition's fetch state as of this process's last fetch (or first read)."""
-        state = self._states.get(partition)
-        if state is None:
-            state = self._states[partition] = self.store.fetch_state(partition)
+        """The partition's fetch state, re-read after this process's fetches and at least every
+        STATE_MAX_AGE (another worker may have fetched it meanwhile)."""
+        cached = self._states.get(partition)
+        if cached is not None and time.monotonic() - cached[0] < STATE_MAX_AGE:
+            return cached[1]
+        state = self.store.fetch_state(partition)
+        self._states[partition] = (time.monotonic(), state)
         return state
 
-    def fetch_window(self, feed: FeedRow, now: datetime) -> tuple[datetime, datetime]:
-        # Fetch the recent past too, so sessions that just ended are archived as they were
-        # (not as vanished) and their join links can say "over" rather than "unknown".
-        return now - RECENT_PAST, now + timedelta(days=feed.horizon_days)
-
-    def refresh(self, partition: Partition, window: tuple[datetime, datetime]) -> None:
-        """Fetch `partition` unless it was fetched within the TTL; one thread at a time."""
+    def refresh(self, partition: Partition, horizon_days: int) -> None:
+        """Fetch `partition` unless a fetch within the TTL covered `horizon_days` (or failed
+        recently: the backoff holds whatever the horizon); one thread at a time."""
         with self._guard:
             lock = self._locks.setdefault(partition, threading.Lock())
         with lock:
-            if time.monotonic() < self._next_fetch.get(partition, 0.0):
+            recent = time.monotonic() < self._next_fetch.get(partition, 0.0)
+            covered = self._fetched_horizon.get(partition, -1) >= horizon_days
+            if recent and (covered or self._failed.get(partition, False)):
                 return
-            self._fetch(partition, window)
+            self._fetch(partition, horizon_days)
 
-    def _fetch(self, partition: Partition, window: tuple[datetime, datetime]) -> None:
-        source = self.store.source(partition.source_id)
+    def _widest_horizon(self, partition: Partition, at_least: int) -> int:
+        """The longest horizon of the feeds reading `partition`, so feeds sharing a source
+        never see each other's narrower fetch."""
+        horizons = [
+            feed.horizon_days
+            for feed in self.store.list_feeds()
+            if feed.revoked_at is None
+            and partition.source_id in feed.source_ids
+            and partition_for(
+                partition.source_id, self._source_kind(partition.source_id), feed.filters
+            )
+            == partition
+        ]
+        return max([at_least, *horizons])
+
+    def _fetch(self, partition: Partition, horizon_days: int) -> None:
         started = time.monotonic()
-        ttl = self.settings.cache_ttl
+        name = str(partition.source_id)
         try:
+            source = self.store.source(partition.source_id)
+            if source is None:
+                raise LookupError(f"feed source {partition.source_id} does not exist")
+            name = source.name
+            horizon_days = self._widest_horizon(partition, horizon_days)
+            now = self.clock()
+            # Fetch the recent past too, so sessions that just ended are archived as they were
+            # (not as vanished) and their join links can say "over" rather than "unknown".
+            window = (now - RECENT_PAST, now + timedelta(days=horizon_days))
             client = self.client_factory(
                 source.kind,
                 source.name,
@@ -184,25 +213,36 @@ class Refresher:
                 result = client.fetch(*window)
             finally:
                 client.close()
+            for warning in result.warnings:
+                log.warning("%s: %s", source.name, warning)
+            merged = self.store.merge_sessions(partition, result.sessions, *window, now=now)
         except UpstreamError as error:
-            log.warning("refresh of %s failed: %s", source.name, error)
-            self.metrics.upstream_errors.labels(source.name).inc()
-            self.store.record_fetch(partition, ok=False, error=str(error), at=self.clock())
-            self._states.pop(partition, None)
-            retry_in = min(ttl, FAILURE_BACKOFF.total_seconds())
-            self._next_fetch[partition] = time.monotonic() + retry_in
+            log.warning("refresh of %s failed: %s", name, error)
+            self._fetch_failed(partition, name, str(error))
             return
-        for warning in result.warnings:
-            log.warning("%s: %s", source.name, warning)
-        now = self.clock()
-        merged = self.store.merge_sessions(partition, result.sessions, *window, now=now)
+        except Exception as error:
+            # A bug or unusable stored settings (say, credentials sealed with a retired key)
+            # must not become a 500: the archive still holds the last good data.
+            log.exception("refresh of %s failed unexpectedly", name)
+            self._fetch_failed(partition, name, f"{name}: {type(error).__name__}: {error}")
+            return
         self.store.record_fetch(partition, ok=True, error=None, at=now)
         self._states.pop(partition, None)
+        self._failed[partition] = False
+        self._fetched_horizon[partition] = horizon_days
         if merged.changed_anything:
             self._generation[partition] = self._generation.get(partition, 0) + 1
         self._prune(now)
-        self._next_fetch[partition] = time.monotonic() + ttl
-        self.metrics.refresh_seconds.labels(source.name).observe(time.monotonic() - started)
+        self._next_fetch[partition] = time.monotonic() + self.settings.cache_ttl
+        self.metrics.refresh_seconds.labels(name).observe(time.monotonic() - started)
+
+    def _fetch_failed(self, partition: Partition, name: str, error: str) -> None:
+        self.metrics.upstream_errors.labels(name).inc()
+        self.store.record_fetch(partition, ok=False, error=error, at=self.clock())
+        self._states.pop(partition, None)
+        self._failed[partition] = True
+        retry_in = min(self.settings.cache_ttl, FAILURE_BACKOFF.total_seconds())
+        self._next_fetch[partition] = time.monotonic() + retry_in
 
     def _prune(self, now: datetime) -> None:
         """Forget archived sessions no feed can show any more (at most once per PRUNE_EVERY)."""
@@ -247,7 +287,7 @@ class Refresher:
         now = self.clock()
         partitions = self.partitions(view.feed)
         for partition in partitions:
-            self.refresh(partition, self.fetch_window(view.feed, now))
+            self.refresh(partition, view.feed.horizon_days)
         states = [self.fetch_state(partition) for partition in partitions]
         never = [state for state in states if state.last_success_at is None]
         if never:
@@ -266,7 +306,9 @@ class Refresher:
             with lock:  # single-flight: concurrent requests wait for one render and share it
                 rendered = self._cached_render(key, generation)
                 if rendered is None:
+                    previous = self._renders.get(key)
                     rendered = self._render(view, partitions, expand, now, refreshed_at)
+                    rendered = _keep_last_modified_honest(rendered, previous, now)
                     self._renders[key] = _CachedRender(generation, time.monotonic(), rendered)
         if stale_since is not None:
             self.metrics.stale_serves.inc()
@@ -332,3 +374,20 @@ def pick_occurrence(occurrences: list[Session], now: datetime) -> Session | None
     """The occurrence a join link leads to: the current or next live one, if any."""
     live = [s for s in occurrences if not s.cancelled and s.end > now - JOIN_GRACE]
     return min(live, key=lambda s: s.start, default=None)
+
+
+def _keep_last_modified_honest(
+    rendered: RenderedFeed, previous: _CachedRender | None, now: datetime
+) -> RenderedFeed:
+    """Last-Modified is the newest change among the feed's sessions, but the body also changes
+    when a session slides out of the history window or a tombstone expires. Such a new body
+    must not carry an older (or equal) Last-Modified than the body it replaces, or clients
+    revalidating with If-Modified-Since only would be told 304."""
+    if previous is None:
+        return rendered
+    before = previous.feed
+    if before.etag == rendered.etag:
+        return replace(rendered, last_modified=before.last_modified)
+    if rendered.last_modified <= before.last_modified:
+        return replace(rendered, last_modified=max(now, before.last_modified))
+    return rendered

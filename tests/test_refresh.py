@@ -160,3 +160,44 @@ def test_join_target_is_the_current_or_next_live_occurrence() -> None:
     assert pick_occurrence([later, running, cancelled, over], NOW) == running
     assert pick_occurrence([over, cancelled], NOW) is None
     assert pick_occurrence([session("just-over", -10)], NOW) is not None  # within 24 h
+
+
+def test_feeds_sharing_a_source_each_get_their_whole_horizon(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    store = refresher.store
+    upstream.sessions = [session("soon", 2), session("later", 24 * 20)]
+    short, _ = store.create_feed(
+        name="Short", source_ids=list(view.feed.source_ids), horizon_days=1
+    )
+    refresher.render(FeedView(short, Scope.FULL, short.owner))
+    long_body = refresher.render(view).body  # horizon 180 days, same partition, within the TTL
+    assert [uid.split("@")[0] for uid in uids(long_body)] == ["tagmango-soon", "tagmango-later"]
+    assert upstream.fetches == 1  # the first fetch already covered the widest horizon
+
+
+def test_an_unexpected_fetch_failure_serves_stale_data_not_a_500(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    good = refresher.render(view)
+    upstream.error = RuntimeError("credentials sealed with a retired key")
+    refresher._next_fetch.clear()
+    refresher.advance(700)
+    stale = refresher.render(view)
+    assert stale.body == good.body and stale.stale_since == NOW
+    state = refresher.store.fetch_state(refresher.partitions(view.feed)[0])
+    assert "RuntimeError: credentials sealed with a retired key" in state.last_error
+
+
+def test_a_new_body_never_gets_an_older_last_modified(setup) -> None:  # type: ignore[no-untyped-def]
+    refresher, upstream, view = setup
+    upstream.sessions = [session("past", -20), session("b", 30)]
+    feed, _ = refresher.store.create_feed(
+        name="Recent", source_ids=list(view.feed.source_ids), history_days=1
+    )
+    recent = FeedView(feed, Scope.FULL, feed.owner)
+    first = refresher.render(recent)
+    for cached in refresher._renders.values():
+        cached.rendered_at = float("-inf")  # the rendered feed's TTL has passed
+    refresher.advance(10 * 3600)  # "past" slides out of the one-day history window
+    second = refresher.render(recent)
+    assert second.etag != first.etag
+    assert second.last_modified > first.last_modified
