@@ -119,6 +119,9 @@ def test_conditional_get_and_a_retitle_bumps_only_that_event(upstream, bridge_en
     etag = first.headers["etag"]
     assert first.headers["cache-control"] == "private, max-age=1"
     assert get(feed["ics_url"], headers={"If-None-Match": etag}).status_code == 304
+    since = {"If-Modified-Since": first.headers["last-modified"]}
+    assert get(feed["ics_url"], headers=since).status_code == 304
+    assert get(feed["ics_url"], headers={"If-Modified-Since": "yesterday"}).status_code == 200
     assert head(feed["ics_url"]).headers["etag"] == etag
 
     call = future_single_call(simulators)
@@ -126,6 +129,7 @@ def test_conditional_get_and_a_retitle_bumps_only_that_event(upstream, bridge_en
     wait_for_ttl()
     second = get(feed["ics_url"], headers={"If-None-Match": etag})
     assert second.status_code == 200 and second.headers["etag"] != etag
+    assert get(feed["ics_url"], headers=since).status_code == 200
 
     before, after = events_by_key(first.content), events_by_key(second.content)
     changed = [key for key in after if before.get(key) != after[key]]
