@@ -34,6 +34,39 @@ def _feed_row(row: FeedTable) -> FeedRow:
     )
 
 
+# Token lookups run on every feed request, so they are one Core query each (no ORM session,
+# no lazy loads): a feed row and its sources, labelled so a share's columns can sit beside them.
+_FEED_COLUMNS = (
+    *(
+        column.label(f"feed_{column.key}")
+        for column in (
+            FeedTable.id, FeedTable.name, FeedTable.timezone, FeedTable.history_days,
+            FeedTable.horizon_days, FeedTable.filters, FeedTable.alarm_minutes,
+            FeedTable.created_at, FeedTable.rotated_at, FeedTable.revoked_at,
+        )
+    ),
+    FeedSourceTable.source_id,
+)  # fmt: skip
+
+
+def _feed_from_rows(rows: Sequence[Any]) -> FeedRow:
+    """A FeedRow from the rows of a query over _FEED_COLUMNS (one row per source, in order)."""
+    first = rows[0]
+    return FeedRow(
+        id=first.feed_id,
+        name=first.feed_name,
+        source_ids=tuple(row.source_id for row in rows if row.source_id is not None),
+        timezone=first.feed_timezone,
+        history_days=first.feed_history_days,
+        horizon_days=first.feed_horizon_days,
+        filters=dict(first.feed_filters),
+        alarm_minutes=first.feed_alarm_minutes,
+        created_at=first.feed_created_at,
+        rotated_at=first.feed_rotated_at,
+        revoked_at=first.feed_revoked_at,
+    )
+
+
 def _share_row(row: ShareTable, feed: FeedRow) -> ShareRow:
     return ShareRow(
         id=row.id,
@@ -108,9 +141,15 @@ class FeedQueries(StoreBase):
 
     def feed_by_token(self, raw: str) -> FeedRow | None:
         """The feed whose current token is `raw` (revoked feeds too: check `.gone_reason(now)`)."""
-        with self._read() as db:
-            row = db.scalar(select(FeedTable).where(FeedTable.token_hash == hash_token(raw)))
-            return None if row is None else _feed_row(row)
+        query = (
+            select(*_FEED_COLUMNS)
+            .outerjoin(FeedSourceTable, FeedSourceTable.feed_id == FeedTable.id)
+            .where(FeedTable.token_hash == hash_token(raw))
+            .order_by(FeedSourceTable.position)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return _feed_from_rows(rows) if rows else None
 
     def rotate_feed(self, feed_id: int) -> str:
         """Give the feed a new token; the old one is unknown from now on. Returns the new token."""
@@ -171,11 +210,16 @@ class FeedQueries(StoreBase):
 
     def share_by_token(self, raw: str) -> ShareRow | None:
         """The share link whose token is `raw` (revoked/expired too: check `.gone_reason(now)`)."""
+        query = (
+            select(ShareTable, *_FEED_COLUMNS)
+            .join(FeedTable, FeedTable.id == ShareTable.feed_id)
+            .outerjoin(FeedSourceTable, FeedSourceTable.feed_id == FeedTable.id)
+            .where(ShareTable.token_hash == hash_token(raw))
+            .order_by(FeedSourceTable.position)
+        )
         with self._read() as db:
-            row = db.scalar(select(ShareTable).where(ShareTable.token_hash == hash_token(raw)))
-            if row is None:
-                return None
-            return _share_row(row, _feed_row(_get_feed(db, row.feed_id)))
+            rows = db.execute(query).all()
+        return _share_row(rows[0].ShareTable, _feed_from_rows(rows)) if rows else None
 
     def list_shares(self, feed_id: int) -> list[ShareRow]:
         with self._read() as db:
