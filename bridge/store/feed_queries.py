@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
 from bridge.signing import hash_token, new_token
@@ -47,6 +47,22 @@ _FEED_COLUMNS = (
     ),
     FeedSourceTable.source_id,
 )  # fmt: skip
+
+
+# Built once: constructing a statement costs more than running it on SQLite.
+_FEED_BY_TOKEN = (
+    select(*_FEED_COLUMNS)
+    .outerjoin(FeedSourceTable, FeedSourceTable.feed_id == FeedTable.id)
+    .where(FeedTable.token_hash == bindparam("token_hash"))
+    .order_by(FeedSourceTable.position)
+)
+_SHARE_BY_TOKEN = (
+    select(ShareTable, *_FEED_COLUMNS)
+    .join(FeedTable, FeedTable.id == ShareTable.feed_id)
+    .outerjoin(FeedSourceTable, FeedSourceTable.feed_id == FeedTable.id)
+    .where(ShareTable.token_hash == bindparam("token_hash"))
+    .order_by(FeedSourceTable.position)
+)
 
 
 def _feed_from_rows(rows: Sequence[Any]) -> FeedRow:
@@ -141,14 +157,8 @@ class FeedQueries(StoreBase):
 
     def feed_by_token(self, raw: str) -> FeedRow | None:
         """The feed whose current token is `raw` (revoked feeds too: check `.gone_reason(now)`)."""
-        query = (
-            select(*_FEED_COLUMNS)
-            .outerjoin(FeedSourceTable, FeedSourceTable.feed_id == FeedTable.id)
-            .where(FeedTable.token_hash == hash_token(raw))
-            .order_by(FeedSourceTable.position)
-        )
         with self._engine.connect() as connection:
-            rows = connection.execute(query).all()
+            rows = connection.execute(_FEED_BY_TOKEN, {"token_hash": hash_token(raw)}).all()
         return _feed_from_rows(rows) if rows else None
 
     def rotate_feed(self, feed_id: int) -> str:
@@ -210,15 +220,8 @@ class FeedQueries(StoreBase):
 
     def share_by_token(self, raw: str) -> ShareRow | None:
         """The share link whose token is `raw` (revoked/expired too: check `.gone_reason(now)`)."""
-        query = (
-            select(ShareTable, *_FEED_COLUMNS)
-            .join(FeedTable, FeedTable.id == ShareTable.feed_id)
-            .outerjoin(FeedSourceTable, FeedSourceTable.feed_id == FeedTable.id)
-            .where(ShareTable.token_hash == hash_token(raw))
-            .order_by(FeedSourceTable.position)
-        )
         with self._read() as db:
-            rows = db.execute(query).all()
+            rows = db.execute(_SHARE_BY_TOKEN, {"token_hash": hash_token(raw)}).all()
         return _share_row(rows[0].ShareTable, _feed_from_rows(rows)) if rows else None
 
     def list_shares(self, feed_id: int) -> list[ShareRow]:
