@@ -239,7 +239,8 @@ class UpstreamHTTP:
         except _Transient as exc:
             raise UpstreamUnavailable(
                 self.source_name,
-                f"{_where(url)} still failing after {attempts} attempt(s); "
+                f"{_where(url)} still failing after {attempts} "
+                f"attempt{'s' if attempts > 1 else ''}; "
                 f"last error: {exc.description}",
                 status=exc.status,
             ) from exc

@@ -365,7 +365,10 @@ def test_join_refusal_pages_render(visitor: Visitor, site: Site) -> None:
     )
     cases = {
         f"/j/{signer.sign(owner, cancelled_uid)}": (410, "This session was cancelled"),
-        f"/j/{signer.sign(owner, 'tagmango-gone@127.0.0.1')}": (410, "This session is over"),
+        f"/j/{signer.sign(owner, 'tagmango-gone@127.0.0.1')}": (
+            404,
+            "This session is no longer in the calendar",
+        ),
         f"/j/{signer.sign(f's{expired.id}', cancelled_uid)}": (410, "Link no longer works"),
         "/j/forged-token.not-signed-by-us": (400, "This join link is not valid"),
     }
