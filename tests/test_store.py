@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,9 @@ from sqlalchemy.engine import make_url
 from bridge.crypto import CredentialBox, CredentialError
 from bridge.signing import hash_token
 from bridge.store import FetchState, NotFound, Store, StoreError
+from bridge.store.direct import DirectQuery
 from bridge.store.engine import normalize_url
+from bridge.store.feed_queries import _FEED_BY_TOKEN, _SHARE_BY_TOKEN
 from feeds.model import Scope, SourceKind
 from tests.stores import BACKENDS, Clock, Partition, empty_database, migrated_database_url
 
@@ -347,6 +350,43 @@ def test_share_links(store: Store, sources: tuple[int, int], clock: Clock) -> No
     forever, _ = store.create_share(feed.id)
     assert forever.scope is Scope.FULL and forever.expires_at is None
     assert store.list_shares(feed.id) == [share, forever]
+
+
+def test_direct_queries_return_what_a_connection_returns(
+    store: Store, sources: tuple[int, int], database_url: str
+) -> None:
+    """The hot-path token lookups skip SQLAlchemy's Connection but not its types: JSON,
+    aware UTC instants, NULLs and integers come back as a Connection gives them."""
+    feed, _ = store.create_feed("F", [sources[1], sources[0]], filters={"user": "u1"})
+    share, share_token = store.create_share(
+        feed.id, "busy", datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+    )
+    store.revoke_share(share.id)
+    engine = create_engine(normalize_url(database_url))
+    try:
+        direct = DirectQuery(engine, _SHARE_BY_TOKEN)
+        with engine.connect() as connection:
+            expected = connection.execute(_SHARE_BY_TOKEN, {"token_hash": hash_token(share_token)})
+            expected_rows = [tuple(row) for row in expected]
+        rows = direct.all(token_hash=hash_token(share_token))
+        assert [tuple(row) for row in rows] == expected_rows and len(rows) == 2
+        assert (
+            rows[0].feed_filters == {"user": "u1"} and rows[0].share_revoked_at.tzinfo is not None
+        )
+        assert direct.all(token_hash="unknown") == []
+        assert engine.pool.checkedout() == 0  # every connection went back to the pool
+    finally:
+        engine.dispose()
+
+
+def test_a_database_error_in_a_direct_query_reaches_the_caller(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            DirectQuery(engine, _FEED_BY_TOKEN).all(token_hash="x")
+        assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
 
 
 def test_share_expiry_and_revocation(store: Store, sources: tuple[int, int], clock: Clock) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,6 +15,7 @@ from bridge.signing import hash_token, new_token
 from feeds.model import Scope
 
 from .base import StoreBase, aware_utc, check_json_object, storable_id
+from .direct import DirectQuery
 from .rows import FeedRow, NotFound, ShareRow, StoreError
 from .tables import FeedSourceTable, FeedTable, ShareTable, SourceTable
 
@@ -34,8 +36,8 @@ def _feed_row(row: FeedTable) -> FeedRow:
     )
 
 
-# Token lookups run on every feed request, so they are one Core query each (no ORM session,
-# no lazy loads): a feed row and its sources, labelled so a share's columns can sit beside them.
+# Token lookups run on every feed request, so they are one direct query each (see .direct):
+# a feed row and its sources, labelled so a share's columns can sit beside them.
 _FEED_COLUMNS = (
     *(
         column.label(f"feed_{column.key}")
@@ -49,15 +51,21 @@ _FEED_COLUMNS = (
 )  # fmt: skip
 
 
-# Built once: constructing a statement costs more than running it on SQLite.
 _FEED_BY_TOKEN = (
     select(*_FEED_COLUMNS)
     .outerjoin(FeedSourceTable, FeedSourceTable.feed_id == FeedTable.id)
     .where(FeedTable.token_hash == bindparam("token_hash"))
     .order_by(FeedSourceTable.position)
 )
+_SHARE_COLUMNS = tuple(
+    column.label(f"share_{column.key}")
+    for column in (
+        ShareTable.id, ShareTable.scope, ShareTable.created_at, ShareTable.expires_at,
+        ShareTable.revoked_at,
+    )
+)  # fmt: skip
 _SHARE_BY_TOKEN = (
-    select(ShareTable, *_FEED_COLUMNS)
+    select(*_SHARE_COLUMNS, *_FEED_COLUMNS)
     .join(FeedTable, FeedTable.id == ShareTable.feed_id)
     .outerjoin(FeedSourceTable, FeedSourceTable.feed_id == FeedTable.id)
     .where(ShareTable.token_hash == bindparam("token_hash"))
@@ -83,6 +91,19 @@ def _feed_from_rows(rows: Sequence[Any]) -> FeedRow:
     )
 
 
+def _share_from_rows(rows: Sequence[Any]) -> ShareRow:
+    """A ShareRow from the rows of _SHARE_BY_TOKEN."""
+    first = rows[0]
+    return ShareRow(
+        id=first.share_id,
+        feed=_feed_from_rows(rows),
+        scope=Scope(first.share_scope),
+        created_at=first.share_created_at,
+        expires_at=first.share_expires_at,
+        revoked_at=first.share_revoked_at,
+    )
+
+
 def _share_row(row: ShareTable, feed: FeedRow) -> ShareRow:
     return ShareRow(
         id=row.id,
@@ -96,6 +117,14 @@ def _share_row(row: ShareTable, feed: FeedRow) -> ShareRow:
 
 class FeedQueries(StoreBase):
     """Store methods for feeds and their share links."""
+
+    @cached_property
+    def _feed_by_token(self) -> DirectQuery:
+        return DirectQuery(self._engine, _FEED_BY_TOKEN)
+
+    @cached_property
+    def _share_by_token(self) -> DirectQuery:
+        return DirectQuery(self._engine, _SHARE_BY_TOKEN)
 
     def create_feed(
         self,
@@ -157,8 +186,7 @@ class FeedQueries(StoreBase):
 
     def feed_by_token(self, raw: str) -> FeedRow | None:
         """The feed whose current token is `raw` (revoked feeds too: check `.gone_reason(now)`)."""
-        with self._engine.connect() as connection:
-            rows = connection.execute(_FEED_BY_TOKEN, {"token_hash": hash_token(raw)}).all()
+        rows = self._feed_by_token.all(token_hash=hash_token(raw))
         return _feed_from_rows(rows) if rows else None
 
     def rotate_feed(self, feed_id: int) -> str:
@@ -220,9 +248,8 @@ class FeedQueries(StoreBase):
 
     def share_by_token(self, raw: str) -> ShareRow | None:
         """The share link whose token is `raw` (revoked/expired too: check `.gone_reason(now)`)."""
-        with self._read() as db:
-            rows = db.execute(_SHARE_BY_TOKEN, {"token_hash": hash_token(raw)}).all()
-        return _share_row(rows[0].ShareTable, _feed_from_rows(rows)) if rows else None
+        rows = self._share_by_token.all(token_hash=hash_token(raw))
+        return _share_from_rows(rows) if rows else None
 
     def list_shares(self, feed_id: int) -> list[ShareRow]:
         with self._read() as db:
