@@ -63,6 +63,7 @@ def create_app(
 
     for blueprint in (api.blueprint, feeds.blueprint, join.blueprint, pages.blueprint):
         app.register_blueprint(blueprint)
+    feeds.install(app, app.extensions["calbridge"])
 
     @app.after_request
     def count_request(response: Response) -> Response:

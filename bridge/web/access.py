@@ -7,17 +7,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import abort
+from werkzeug.exceptions import abort
 
-from bridge import services
 from bridge.refresh import FeedView
-from bridge.store import FeedRow, ShareRow
+from bridge.store import FeedRow, ShareRow, Store
 from feeds.model import Scope
 
 
-def view_for_token(token: str, now: datetime) -> FeedView:
+def view_for_token(store: Store, token: str, now: datetime) -> FeedView:
     """The feed view a feed or share token opens (aborts with 404 or 410)."""
-    store = services().store
     feed = store.feed_by_token(token)
     if feed is not None:
         return view_for_feed(feed, now)
@@ -40,9 +38,8 @@ def view_for_share(share: ShareRow, now: datetime) -> FeedView:
     return FeedView(share.feed, share.scope, share.owner)
 
 
-def view_for_owner(owner: str, now: datetime) -> FeedView:
+def view_for_owner(store: Store, owner: str, now: datetime) -> FeedView:
     """The view a join token was signed for ("f12", "s3"); aborts with 410 when it's gone."""
-    store = services().store
     kind, number = owner[:1], owner[1:]
     if kind not in ("f", "s") or not number.isdigit():
         abort(400, "This join link is not valid.")

@@ -44,7 +44,7 @@ def join(token: str) -> Response | tuple[str, int]:
             "Use the Join link in your calendar event.",
         )
     now = app.refresher.clock()
-    view = view_for_owner(claim.owner, now)
+    view = view_for_owner(app.store, claim.owner, now)
     occurrences = app.refresher.occurrences_for(view, claim.uid)
     if not occurrences:
         return refusal(

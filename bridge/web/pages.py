@@ -123,8 +123,13 @@ def is_owner(view: FeedView) -> bool:
     return view.owner == view.feed.owner
 
 
+def token_view(token: str) -> FeedView:
+    app = services()
+    return view_for_token(app.store, token, app.refresher.clock())
+
+
 def owner_view(token: str) -> FeedView:
-    view = view_for_token(token, services().refresher.clock())
+    view = token_view(token)
     if not is_owner(view):
         abort(403, "Only the calendar's owner can manage share links.")
     return view
@@ -132,8 +137,7 @@ def owner_view(token: str) -> FeedView:
 
 @blueprint.get("/f/<token>")
 def subscribe(token: str) -> tuple[str, int]:
-    view = view_for_token(token, services().refresher.clock())
-    return render_subscribe(view, token)
+    return render_subscribe(token_view(token), token)
 
 
 @blueprint.post("/f/<token>/shares")
