@@ -189,6 +189,25 @@ class Target:
         }
 
 
+def check_answers(summaries: dict[str, dict[str, Any]], body_bytes: int) -> None:
+    """wrk counts 200s and 304s alike: make sure, from the bytes it read per response, that the
+    plain GETs got the whole feed and the conditional GETs got bodiless 304s throughout."""
+    for name, summary in summaries.items():
+        if not summary["requests"]:
+            continue
+        per_response = summary["transfer_bytes_per_second"] / summary["requests_per_second"]
+        if name.endswith("_304") and per_response > 2048:
+            raise LoadToolError(
+                f"{name}: {per_response:.0f} bytes per response; the conditional GETs were "
+                "not all answered 304 (did the feed change during the run?)"
+            )
+        if not name.endswith("_304") and per_response < 0.95 * body_bytes:
+            raise LoadToolError(
+                f"{name}: {per_response:.0f} bytes per response, less than the feed's "
+                f"{body_bytes}; not every GET was answered with the feed"
+            )
+
+
 def run(
     *,
     events: int = 1000,
@@ -264,6 +283,7 @@ def run(
                 for target in targets.values():
                     target.load(slice_seconds, threads, connections)
     summaries = {name: target.summary() for name, target in targets.items()}
+    check_answers(summaries, len(body))
     static, plain, not_modified = (summaries[n] for n in ("nginx", "calbridge", "calbridge_304"))
     serve_ratio = plain["requests_per_second"] / static["requests_per_second"]
     conditional_ratio = not_modified["requests_per_second"] / plain["requests_per_second"]

@@ -168,6 +168,20 @@ def test_serve_part_measures_or_says_how_to_install_the_tools() -> None:
     assert rows[0].ratio == raw["serve_ratio"]
 
 
+def test_serve_results_are_refused_when_responses_were_not_what_was_asked() -> None:
+    def summary(rate: float, bytes_per_response: float) -> dict[str, Any]:
+        transfer = rate * bytes_per_response
+        return {"requests": 100, "requests_per_second": rate, "transfer_bytes_per_second": transfer}
+
+    body = 1_000_000
+    answered = {"calbridge": summary(800, body + 300), "calbridge_304": summary(3000, 290)}
+    bench_serve.check_answers(answered, body)
+    with pytest.raises(LoadToolError, match="not all answered 304"):
+        bench_serve.check_answers({"calbridge_304": summary(3000, body)}, body)
+    with pytest.raises(LoadToolError, match="not every GET was answered with the feed"):
+        bench_serve.check_answers({"nginx": summary(3000, 300)}, body)
+
+
 @pytest.mark.skipif(bool(missing_tools()), reason="nginx not installed (bench/setup.sh)")
 def test_nginx_serves_the_given_bytes() -> None:
     import httpx
