@@ -212,7 +212,7 @@ def run(
     *,
     events: int = 1000,
     seconds: float = 20.0,
-    slices: int = 4,
+    slices: int = 10,
     threads: int = 2,
     connections: int = 16,
     workers: int = 2,
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0, help="of load per URL")
-    parser.add_argument("--slices", type=int, default=4, help="interleaved slices per URL")
+    parser.add_argument("--slices", type=int, default=10, help="interleaved slices per URL")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--database-url", default=None, help="default: a SQLite file")
     parser.add_argument("--no-floor", action="store_true", help="skip the minimal WSGI app")
