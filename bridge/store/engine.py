@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import tenacity
 from alembic import command
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
@@ -59,7 +60,7 @@ def create_store_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             if not memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor)
                 cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL
         finally:
             cursor.close()
@@ -70,6 +71,24 @@ def create_store_engine(database_url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(_is_locked),
+    wait=tenacity.wait_random(0.005, 0.05),
+    stop=tenacity.stop_after_delay(SQLITE_BUSY_TIMEOUT_MS / 1000),
+    reraise=True,
+)
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database file to WAL (a setting kept in the file). When several processes open
+    a new database at once, the switch can fail with "database is locked" without SQLite
+    waiting the busy timeout, so it is retried for as long."""
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        cursor.execute("PRAGMA journal_mode = WAL")
 
 
 def writer(engine: Engine) -> Engine:
