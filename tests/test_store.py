@@ -389,6 +389,26 @@ def test_a_database_error_in_a_direct_query_reaches_the_caller(tmp_path: Path) -
         engine.dispose()
 
 
+def test_direct_queries_survive_a_dropped_connection(
+    store: Store, sources: tuple[int, int], database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite connections are not dropped by a server")
+    feed, token = store.create_feed("F", [sources[0]])
+    assert store.feed_by_token(token) == feed  # leaves a connection in the direct pool
+    terminate = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    admin = create_engine(normalize_url(database_url))
+    try:
+        with admin.connect() as connection:
+            assert connection.execute(terminate).all()  # the server drops the store's connections
+    finally:
+        admin.dispose()
+    assert store.feed_by_token(token) == feed
+
+
 def test_share_expiry_and_revocation(store: Store, sources: tuple[int, int], clock: Clock) -> None:
     feed, _ = store.create_feed("F", [sources[0]])
     expiring, expiring_token = store.create_share(feed.id, Scope.NO_LINKS, clock.now + timedelta(1))

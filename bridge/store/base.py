@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bridge.crypto import CredentialBox
 
+from .direct import direct_read_engine
 from .engine import create_store_engine, upgrade_to_head, writer
 from .rows import StoreError
 
@@ -55,6 +56,7 @@ class StoreBase:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._engine = create_store_engine(database_url)
+        self._direct_engine = direct_read_engine(self._engine)  # see .direct
         self._box = box
         self._clock = clock
         self._reader = sessionmaker(self._engine, expire_on_commit=False)
@@ -78,6 +80,7 @@ class StoreBase:
     def close(self) -> None:
         """Close every pooled connection."""
         self._engine.dispose()
+        self._direct_engine.dispose()
 
     def __enter__(self) -> Self:
         return self

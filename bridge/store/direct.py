@@ -7,8 +7,11 @@ ROLLBACK on return): about 130 µs on SQLite against about 15 µs for the query 
 connection from the same pool, then converts each value with the column's own SQLAlchemy
 type, so rows come back exactly as a `Connection` would give them.
 
-A single SELECT needs no explicit transaction: it reads one consistent snapshot on SQLite
-(autocommit, see bridge.store.engine) and on PostgreSQL (the pool rolls back on return).
+A single SELECT needs no explicit transaction: it reads one consistent snapshot by itself.
+So on PostgreSQL the queries go through an engine of their own (`direct_read_engine`) in
+autocommit mode and without the store's pre-ping: a lookup is one round trip rather than three
+(ping, query, rollback). A connection the server dropped is replaced and the query run again
+once. On SQLite the store's engine is already autocommit (see bridge.store.engine).
 """
 
 from __future__ import annotations
@@ -17,7 +20,21 @@ from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine, Select, create_engine
+
+# The direct engine's pool on PostgreSQL: room for every request thread of a worker (gunicorn
+# gthread, `calbridge serve --threads`, 8 by default) to hold a connection at once.
+DIRECT_POOL_SIZE = 10
+
+
+def direct_read_engine(engine: Engine) -> Engine:
+    """The engine DirectQuery reads through: the store's own on SQLite, a second pool in
+    autocommit mode without pre-ping on other databases (dispose of it with the store's)."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return create_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_size=DIRECT_POOL_SIZE, max_overflow=10
+    )
 
 
 class DirectQuery:
@@ -41,17 +58,26 @@ class DirectQuery:
         arguments: Any = parameters
         if self._positions is not None:
             arguments = tuple(parameters[name] for name in self._positions)
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
+        dialect = self._engine.dialect
+        for attempt in (1, 2):
+            connection = self._engine.raw_connection()
             try:
-                cursor.execute(self._sql, arguments)
-                fetched = cursor.fetchall()
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(self._sql, arguments)
+                    fetched = cursor.fetchall()
+                finally:
+                    cursor.close()
+            except dialect.loaded_dbapi.Error as error:
+                dropped = dialect.is_disconnect(error, connection.dbapi_connection, None)
+                if attempt == 2 or not dropped:
+                    raise
+                connection.invalidate()  # the server dropped it: a new connection, once more
+            else:
+                return [self._convert(values) for values in fetched]
             finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, which rolls back whatever was begun
-        return [self._convert(values) for values in fetched]
+                connection.close()  # back to the pool
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _convert(self, values: tuple[Any, ...]) -> Any:
         converted = list(values)

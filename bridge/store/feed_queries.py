@@ -120,11 +120,11 @@ class FeedQueries(StoreBase):
 
     @cached_property
     def _feed_by_token(self) -> DirectQuery:
-        return DirectQuery(self._engine, _FEED_BY_TOKEN)
+        return DirectQuery(self._direct_engine, _FEED_BY_TOKEN)
 
     @cached_property
     def _share_by_token(self) -> DirectQuery:
-        return DirectQuery(self._engine, _SHARE_BY_TOKEN)
+        return DirectQuery(self._direct_engine, _SHARE_BY_TOKEN)
 
     def create_feed(
         self,
