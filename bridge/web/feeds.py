@@ -52,10 +52,6 @@ def _disposition(kind: str, name: str) -> str:
     return f'{kind}; filename="{file_name(name)}"'
 
 
-def _status_line(code: int) -> str:
-    return f"{code} {HTTPStatus(code).phrase}"
-
-
 def _plain_text(code: int, message: str) -> tuple[int, Headers, bytes]:
     body = f"{message}\n".encode()
     return code, [("Content-Type", TEXT_CONTENT_TYPE), ("Content-Length", str(len(body)))], body
@@ -82,7 +78,6 @@ class FeedEndpoint:
         self.fallback = fallback
         self.services = app_services
         self.logger = logger  # Flask's app logger: it redacts tokens (bridge.logs)
-        self._status_lines = {code: _status_line(code) for code in (200, 304, 400, 404, 410, 503)}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -95,7 +90,7 @@ class FeedEndpoint:
             self.logger.exception("Exception on %s [%s]", environ.get("PATH_INFO"), method)
             code, headers, body = _plain_text(500, "Internal server error; please try later.")
         self.services.metrics.requests.labels(FEED_ROUTE, str(code)).inc()
-        start_response(self._status_lines.get(code) or _status_line(code), headers)
+        start_response(f"{code} {HTTPStatus(code).phrase}", headers)
         return [] if method == "HEAD" or not body else [body]
 
     def respond(self, token: str, environ: WSGIEnvironment) -> tuple[int, Headers, bytes]:
