@@ -53,6 +53,7 @@ from bridge.simulator.tagmango import DEMO_HOST, DEMO_KEY
 
 SERVE_TARGET = 0.3  # calbridge req/s ≥ 0.3 × nginx req/s for the same bytes
 CONDITIONAL_TARGET = 2.0  # 304 req/s ≥ 2 × plain GET req/s
+SLICES = 10  # interleaved load slices per URL
 REPO_ROOT = Path(__file__).resolve().parent.parent  # where wsgi.py is
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 
@@ -212,7 +213,7 @@ def run(
     *,
     events: int = 1000,
     seconds: float = 20.0,
-    slices: int = 10,
+    slices: int = SLICES,
     threads: int = 2,
     connections: int = 16,
     workers: int = 2,
@@ -309,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0, help="of load per URL")
-    parser.add_argument("--slices", type=int, default=10, help="interleaved slices per URL")
+    parser.add_argument("--slices", type=int, default=SLICES, help="interleaved slices per URL")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--database-url", default=None, help="default: a SQLite file")
     parser.add_argument("--no-floor", action="store_true", help="skip the minimal WSGI app")

@@ -49,7 +49,7 @@ class Sizes:
     refresh_repeats: int = 3
     serve_events: int = 1000
     serve_seconds: float = 20.0
-    serve_slices: int = 10
+    serve_slices: int = bench_serve.SLICES
     serve_floor: bool = True
     memory_sessions: int = 100_000
 

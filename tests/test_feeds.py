@@ -29,8 +29,9 @@ def feed_url(harness: Harness, token: str | None = None) -> str:
 
 
 def requests_counted(harness: Harness, status: str) -> float:
-    counter = harness.services.metrics.requests.labels("/f/<token>.ics", status)
-    return counter._value.get()
+    labels = {"route": "/f/<token>.ics", "status": status}
+    registry = harness.services.metrics.registry
+    return registry.get_sample_value("calbridge_http_requests_total", labels) or 0.0
 
 
 # -- the feed ---------------------------------------------------------------------------------
