@@ -8,6 +8,8 @@ between threads.
 from __future__ import annotations
 
 import json
+import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -45,6 +47,22 @@ def aware_utc(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
+_open_stores: weakref.WeakSet[StoreBase] = weakref.WeakSet()
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child (gunicorn workers, job workers), drop the pooled connections copied
+    from the parent without closing them: they belong to the parent, and two processes talking
+    over one database socket corrupt each other's transactions. The child opens its own."""
+    for store in list(_open_stores):
+        store._engine.dispose(close=False)
+        if store._direct_engine is not store._engine:
+            store._direct_engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
 class StoreBase:
     """Engine, session factories and clock shared by every part of the Store."""
 
@@ -61,6 +79,7 @@ class StoreBase:
         self._clock = clock
         self._reader = sessionmaker(self._engine, expire_on_commit=False)
         self._writer = sessionmaker(writer(self._engine), expire_on_commit=False)
+        _open_stores.add(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -70,9 +70,9 @@ class BridgeServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = env.directory / "serve.log"
 
-    def start(self) -> BridgeServer:
+    def start(self, *serve_args: str) -> BridgeServer:
         self.process = subprocess.Popen(
-            [*CALBRIDGE, "serve", "--port", str(self.env.port), "--threads", "64"],
+            [*CALBRIDGE, "serve", "--port", str(self.env.port), "--threads", "64", *serve_args],
             env=self.env.environ(),
             stdout=self.log_path.open("ab"),  # gunicorn's access log
             stderr=subprocess.STDOUT,
