@@ -31,7 +31,7 @@ def in_child(work) -> str:  # type: ignore[no-untyped-def]
     if pid == 0:  # the child: report and leave without running pytest's teardown
         try:
             answer = str(work())
-        except BaseException as error:  # noqa: BLE001 - everything goes back to the parent
+        except BaseException as error:  # everything goes back to the parent
             answer = f"error: {type(error).__name__}: {error}"
         os.write(write, answer.encode())
         os._exit(0)
