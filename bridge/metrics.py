@@ -35,6 +35,13 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.cancellation_holds = Counter(
+            "calbridge_cancellation_holds",
+            "Fetches whose cancellations were held as a likely upstream glitch (most upcoming "
+            "sessions vanished at once, or unreadable records), by source.",
+            ["source"],
+            registry=self.registry,
+        )
         self.stale_serves = Counter(
             "calbridge_stale_serves",
             "Feeds served from the archive because an upstream was failing.",

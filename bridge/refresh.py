@@ -215,7 +215,14 @@ class Refresher:
                 client.close()
             for warning in result.warnings:
                 log.warning("%s: %s", source.name, warning)
-            merged = self.store.merge_sessions(partition, result.sessions, *window, now=now)
+            merged = self.store.merge_sessions(
+                partition,
+                result.sessions,
+                *window,
+                now=now,
+                skipped_ids=result.skipped_ids,
+                unidentified=result.unidentified,
+            )
         except UpstreamError as error:
             log.warning("refresh of %s failed: %s", name, error)
             self._fetch_failed(partition, name, str(error))
@@ -233,7 +240,18 @@ class Refresher:
         if merged.changed_anything:
             self._generation[partition] = self._generation.get(partition, 0) + 1
         self._prune(now)
-        self._next_fetch[partition] = time.monotonic() + self.settings.cache_ttl
+        next_fetch_in = float(self.settings.cache_ttl)
+        if merged.held:
+            self.metrics.cancellation_holds.labels(name).inc()
+            log.warning(
+                "%s: upstream stopped listing %d upcoming sessions; their cancellation is "
+                "held as a likely upstream glitch until a later read confirms it",
+                name,
+                merged.held,
+            )
+        if merged.confirm_at is not None:  # read again soon to confirm or undo the hold
+            next_fetch_in = min(next_fetch_in, max(1.0, (merged.confirm_at - now).total_seconds()))
+        self._next_fetch[partition] = time.monotonic() + next_fetch_in
         self.metrics.refresh_seconds.labels(name).observe(time.monotonic() - started)
 
     def _fetch_failed(self, partition: Partition, name: str, error: str) -> None:

@@ -7,7 +7,9 @@ page plus what the paginating client needs to know (`total`, raw call and group 
 
 Only `fromTime`/`toTime` (UTC instants) are trusted for times: the grouping `date` is local
 to whatever `x-timezone-offset` was sent and is used for counting only. One malformed call
-is skipped with a warning that names it; a body of the wrong shape raises `MalformedResponse`.
+is skipped with a warning that names it, and its id (when readable) is reported in
+`skipped_ids`, so the archive keeps its last good version rather than taking it for a
+cancellation; a body of the wrong shape raises `MalformedResponse`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class ParsedPage:
 
     `call_count` and `group_count` count raw records, malformed ones included, so the
     paginating client can tell a full page from the last one; `dates` are the group dates.
+    `skipped_ids` are the ids of calls skipped as malformed; `unidentified` counts skipped
+    calls whose id could not be read either.
     """
 
     sessions: list[Session]
@@ -58,6 +62,8 @@ class ParsedPage:
     call_count: int = 0
     group_count: int = 0
     dates: frozenset[str] = frozenset()
+    skipped_ids: frozenset[str] = frozenset()
+    unidentified: int = 0
 
 
 def parse_page(body: Any, source_name: str) -> ParsedPage:
@@ -71,6 +77,8 @@ def parse_page(body: Any, source_name: str) -> ParsedPage:
 
     sessions: list[Session] = []
     dates: set[str] = set()
+    skipped_ids: set[str] = set()
+    unidentified = 0
     call_count = 0
     for group_index, group in enumerate(groups):
         if not isinstance(group, dict) or not isinstance(group.get("calls"), list):
@@ -86,7 +94,21 @@ def parse_page(body: Any, source_name: str) -> ParsedPage:
                 sessions.append(parse_call(record, source_name, warnings))
             except InvalidSession as exc:
                 warnings.append(f"skipped TagMango call {_name_of(record, where)}: {exc}")
-    return ParsedPage(sessions, warnings, total, call_count, len(groups), frozenset(dates))
+                call_id = _id_of(record)
+                if call_id is None:
+                    unidentified += 1
+                else:
+                    skipped_ids.add(call_id)
+    return ParsedPage(
+        sessions,
+        warnings,
+        total,
+        call_count,
+        len(groups),
+        frozenset(dates),
+        frozenset(skipped_ids),
+        unidentified,
+    )
 
 
 def parse_call(record: Any, source_name: str, warnings: list[str] | None = None) -> Session:
@@ -238,12 +260,18 @@ def _is_zone(name: str) -> bool:
     return True
 
 
-def _name_of(record: Any, where: str) -> str:
+def _id_of(record: Any) -> str | None:
+    """The call's `_id` as parse_call reads it, or None when it has no usable one."""
     if isinstance(record, dict):
         call_id = record.get("_id")
         if isinstance(call_id, str) and call_id.strip():
-            return f"{call_id.strip()} ({where})"
-    return f"at {where}"
+            return call_id.strip()
+    return None
+
+
+def _name_of(record: Any, where: str) -> str:
+    call_id = _id_of(record)
+    return f"at {where}" if call_id is None else f"{call_id} ({where})"
 
 
 def _kind(value: Any) -> str:

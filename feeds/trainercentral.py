@@ -7,7 +7,10 @@ numbers, booleans and epoch-millisecond times included. Each talk becomes one `S
 workshop share `series_key` = the workshop id.
 
 A record that cannot be read is skipped with a warning naming it, so one bad talk never
-hides the others; a body of the wrong shape raises `TalksFormatError`.
+hides the others, and a skipped talk's id is reported (`skipped_ids`) so the archive keeps its
+last good version rather than taking it for a cancellation. A talk whose session record could
+not be read is skipped too: built without it, it would lose its title and join link. A body of
+the wrong shape raises `TalksFormatError`.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class TalksPage:
     `talk_ids` and `session_ids` list every id present in the page, including those of
     records skipped as malformed, so a paginating client can tell which items a page
     covered. `total` is `meta.totalSessionsCount` as an int (None when absent or unreadable).
+    `skipped_ids` are the talks skipped as malformed; `unidentified` counts the talks and
+    sessions skipped because they had no id at all.
     """
 
     sessions: list[Session]
@@ -58,6 +63,8 @@ class TalksPage:
     talk_count: int
     session_ids: tuple[str, ...] = ()
     talk_ids: tuple[str, ...] = ()
+    skipped_ids: tuple[str, ...] = ()
+    unidentified: int = 0
 
 
 def parse_talks_page(body: Any, *, source_name: str) -> TalksPage:
@@ -74,26 +81,34 @@ def parse_talks_page(body: Any, *, source_name: str) -> TalksPage:
     total = _total(body.get("meta"), warnings)
 
     workshops: dict[str, Mapping[str, Any]] = {}
+    unidentified = 0
     for index, record in enumerate(raw_sessions):
         session_id = _id_of(record, "sessionId")
         if session_id is None:
             warnings.append(f"skipped session #{index}: {_describe_bad_record(record)}")
+            unidentified += 1
             continue
         workshops.setdefault(session_id, record)
 
     organizers = _organizers(raw_members)
     sessions: list[Session] = []
     talk_ids: list[str] = []
+    skipped_ids: list[str] = []
+    workshops_lost = unidentified > 0
     for index, record in enumerate(raw_talks):
         talk_id = _id_of(record, "talkId")
         if talk_id is None:
             warnings.append(f"skipped talk #{index}: {_describe_bad_record(record)}")
+            unidentified += 1
             continue
         talk_ids.append(talk_id)
         try:
+            if workshops_lost and _workshop_id(record) not in workshops:
+                raise _SkipRecord("its session's record on this page could not be read")
             sessions.append(_talk_to_session(record, talk_id, workshops, organizers, source_name))
         except (_SkipRecord, InvalidSession) as exc:
             warnings.append(f"skipped talk {talk_id}{_label(record)}: {exc}")
+            skipped_ids.append(talk_id)
 
     return TalksPage(
         sessions=sessions,
@@ -103,6 +118,8 @@ def parse_talks_page(body: Any, *, source_name: str) -> TalksPage:
         talk_count=len(raw_talks),
         session_ids=tuple(workshops),
         talk_ids=tuple(talk_ids),
+        skipped_ids=tuple(skipped_ids),
+        unidentified=unidentified,
     )
 
 
@@ -113,7 +130,7 @@ def _talk_to_session(
     organizers: Mapping[str, tuple[str | None, str | None]],
     source_name: str,
 ) -> Session:
-    session_id = _text(talk.get("session")) or _text(talk.get("sessionId"))
+    session_id = _workshop_id(talk)
     workshop: Mapping[str, Any] = workshops.get(session_id or "", {})
 
     start = _instant(talk, "scheduledTime")
@@ -149,6 +166,11 @@ def _talk_to_session(
         platform=PLATFORM,
         timezone=_text(workshop.get("timezone")),
     )
+
+
+def _workshop_id(talk: Mapping[str, Any]) -> str | None:
+    """The id of the session (workshop) a talk belongs to."""
+    return _text(talk.get("session")) or _text(talk.get("sessionId"))
 
 
 def _organizers(members: list[Any]) -> dict[str, tuple[str | None, str | None]]:

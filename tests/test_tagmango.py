@@ -284,3 +284,11 @@ def test_parse_call_rejects_non_objects() -> None:
 
     with pytest.raises(InvalidSession):
         parse_call(None, "tm")
+
+
+def test_skipped_calls_are_reported_by_id_so_the_archive_keeps_them() -> None:
+    broken = call(_id="c" * 24, fromTime=1705327200000)
+    page = parse_page(bare(call(_id="a" * 24), broken, call(_id=12345), "junk"), "tm")
+    assert [s.upstream_id for s in page.sessions] == ["a" * 24]
+    assert page.skipped_ids == {"c" * 24}
+    assert page.unidentified == 2  # an `_id` of the wrong type, and a record that is no object

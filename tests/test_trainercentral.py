@@ -304,6 +304,22 @@ def test_malformed_session_record_is_skipped_and_its_talks_kept() -> None:
     assert result.session_count == 3 and result.session_ids == ("111",)
 
 
+def test_skipped_talks_are_reported_by_id_so_the_archive_keeps_them() -> None:
+    bad = talk("77", scheduledTime={"ms": 1})
+    result = parse(page([talk("1"), bad, {"name": "no id"}, talk("2")]))
+    assert [s.upstream_id for s in result.sessions] == ["1", "2"]
+    assert result.skipped_ids == ("77",) and result.unidentified == 1
+
+
+def test_talks_of_an_unreadable_session_record_are_skipped_not_degraded() -> None:
+    orphan = talk("3", session_id="222", name=None)
+    sessions = [{"name": "no id"}, workshop()]
+    result = parse(page([talk("1"), orphan], sessions=sessions))
+    assert [s.upstream_id for s in result.sessions] == ["1"]
+    assert result.skipped_ids == ("3",) and result.unidentified == 1
+    assert any("talk 3" in w and "session's record" in w for w in result.warnings)
+
+
 @pytest.mark.parametrize(
     "body",
     [

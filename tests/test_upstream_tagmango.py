@@ -368,6 +368,34 @@ def test_one_malformed_record_is_skipped_with_a_warning_naming_it(connect: Any) 
     ]
 
 
+def test_a_malformed_record_is_reported_as_skipped(connect: Any) -> None:
+    sim = TagMangoSimulator(SMALL_SEED)
+    bad = sorted(SMALL_SEED, key=lambda c: (c.start, c.id))[3]
+    sim.corrupt_call(bad.id)
+    result = connect(sim, page_size=5).fetch(START, END)
+    assert result.skipped_ids == {bad.id} and result.unidentified == 0
+    assert bad.id not in {s.upstream_id for s in result.sessions}
+    sim.clear_glitches()
+    assert connect(sim, page_size=5).fetch(START, END).skipped_ids == frozenset()
+
+
+def test_a_self_contradicting_empty_answer_is_a_protocol_error(connect: Any) -> None:
+    sim = TagMangoSimulator(FULL_SEED)
+    sim.fail_next(Fault.contradictory_empty())
+    with pytest.raises(
+        UpstreamProtocolError,
+        match=r"contradicts itself: 'total' is \d+ but the list ended after 0 calls on 0 dates",
+    ):
+        connect(sim).fetch(START, END)
+
+
+def test_a_list_ending_short_of_its_total_is_a_protocol_error(connect: Any) -> None:
+    sim = TagMangoSimulator(FULL_SEED)
+    sim.after_requests(1, lambda: sim.fail_next(Fault.contradictory_empty()))  # page 2
+    with pytest.raises(UpstreamProtocolError, match="ended after 20 calls"):
+        connect(sim, page_size=20, concurrency=1).fetch(START, END)
+
+
 def test_page_cap_is_an_error_not_a_truncation(connect: Any) -> None:
     sim = TagMangoSimulator(FULL_SEED)
     with pytest.raises(UpstreamProtocolError, match=r"page cap \(3 pages of 7\)"):

@@ -342,6 +342,34 @@ def test_one_malformed_talk_is_skipped_with_a_warning_naming_it(
     assert f"talk {broken}" in warning and "scheduledTime" in warning
 
 
+def test_a_malformed_talk_is_reported_as_skipped(
+    server: RunningServer, http: UpstreamHTTP, sim: TrainerCentralSimulator
+) -> None:
+    broken = sim.corrupt_talk()
+    result = fetch(server, http, page_size=7)
+    assert result.skipped_ids == {broken} and result.unidentified == 0
+
+
+@pytest.mark.parametrize("after", [0, 1])
+def test_a_listing_that_contradicts_its_total_is_a_protocol_error(
+    server: RunningServer, http: UpstreamHTTP, sim: TrainerCentralSimulator, after: int
+) -> None:
+    sim.count_unit = "talks"  # so that one page lists fewer talks and sessions than the total
+    sim.fail_next("contradictory_empty", after=after)  # the first page, or the second
+    with pytest.raises(UpstreamProtocolError, match="the talk listing contradicts itself"):
+        fetch(server, http, page_size=3)
+
+
+def test_hidden_talks_are_left_out_until_the_glitch_clears(
+    server: RunningServer, http: UpstreamHTTP, sim: TrainerCentralSimulator
+) -> None:
+    every = [t.id for t in sim.upcoming_talks("5")]
+    sim.hide_talks(every[1:])
+    assert [s.upstream_id for s in fetch(server, http).sessions] == every[:1]
+    sim.clear_glitches()
+    assert sorted(s.upstream_id for s in fetch(server, http).sessions) == sorted(every)
+
+
 def test_page_cap_is_an_error_not_a_truncated_list(
     server: RunningServer, http: UpstreamHTTP, sim: TrainerCentralSimulator
 ) -> None:

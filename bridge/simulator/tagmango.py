@@ -7,6 +7,16 @@ date in the `x-timezone-offset` local time, filters (`startDate`/`endDate` on `f
 or date groups, whether `limit`/`page` count calls or groups, a server-side cap on `limit`,
 and the response envelope. Python controls: latency, a queue of faults for the next
 requests, data changes, hooks after N requests, and a request log.
+
+Upstream glitches (answers that look valid but are wrong), for the tests that calbridge
+never publishes cancellations because of them:
+
+* `fail_next(Fault.contradictory_empty())` (queue it N times for N requests): a 200 whose
+  `total` still counts the calls but whose `data` is empty, like `{"total": 1, "data": []}`;
+* `corrupt_call(call_id, **fields)`: every answer carries these raw JSON values for that call
+  (default: `fromTime` as a number, a wrong type), so it cannot be parsed;
+* `hide_calls(ids)`: those calls are left out of every answer, as if deleted;
+* `clear_glitches()` ends all three (and empties the fault queue).
 """
 
 from __future__ import annotations
@@ -22,11 +32,31 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
+from bridge.simulator.tagmango_data import (
+    CREATOR,
+    DEMO_HOST,
+    DEMO_KEY,
+    MANGOES,
+    Mango,
+    SimCall,
+    iso_ms,
+)
 from bridge.upstream.http import RateBudget
 
+__all__ = [
+    "CREATOR",
+    "DEMO_HOST",
+    "DEMO_KEY",
+    "MANGOES",
+    "Fault",
+    "LoggedRequest",
+    "Mango",
+    "SimCall",
+    "TagMangoSimulator",
+    "iso_ms",
+]
+
 VIDEO_CALLS_PATH = "/api/v1/external/workshops/video-calls"
-DEMO_KEY = "tm-demo-key"
-DEMO_HOST = "demo.tagmango.com"
 UNAUTHORIZED = {
     "code": 401,
     "type": "Unauthorized",
@@ -39,70 +69,17 @@ TOO_MANY_REQUESTS = {
     "message": "Too many requests, please try again later.",
     "success": False,
 }
-CREATOR = {
-    "_id": "6659ca9e5f2acb7abfdcd8fd",
-    "name": "Asha Verma",
-    "email": "asha@example.com",
-    "host": DEMO_HOST,
-    "userSlug": "asha-verma",
-    "phone": 9876543210,
-    "country": "India",
-    "dialCode": "+91",
-    "currency": "INR",
-    "isDeactivated": False,
-}
-
 Count = Literal["calls", "groups"]
 Envelope = Literal["bare", "result", "data"]
-
-
-@dataclass(frozen=True)
-class Mango:
-    id: str
-    title: str
-    description: str = ""
-    price: int = 500
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "_id": self.id,
-            "creator": CREATOR["_id"],
-            "title": self.title,
-            "price": self.price,
-            "description": self.description,
-            "recurringType": "MONTHLY",  # the billing cycle, not a repetition of calls
-            "noOfDays": 30,
-        }
-
-
-MANGOES = (
-    Mango("66a1390268a76f2f5c9f39a3", "Founders' Circle", "<p>Live Q&amp;A for <b>members</b></p>"),
-    Mango("66a1390268a76f2f5c9f39b7", "Yoga Daily — योग", "Morning practice, every day."),
-)
-
-
-@dataclass(frozen=True)
-class SimCall:
-    """One video call as the simulator stores it (times in UTC)."""
-
-    id: str
-    title: str
-    start: datetime
-    end: datetime
-    mango_id: str = MANGOES[0].id
-    status: str = "available"
-    meeting_url: str | None = "https://zoom.us/j/1234567890"
-    group_id: str | None = None
-    participants: tuple[str, ...] = ()
-    platform: str = "zoom"
-    timezone_name: str | None = None
 
 
 @dataclass(frozen=True)
 class Fault:
     """A fault for one upcoming request; build with the class methods."""
 
-    kind: Literal["status", "too_many", "hang", "truncated", "malformed_record"]
+    kind: Literal[
+        "status", "too_many", "hang", "truncated", "malformed_record", "contradictory_empty"
+    ]
     status: int = 500
     retry_after: str | None = None
     seconds: float = 0.0
@@ -124,6 +101,11 @@ class Fault:
     @classmethod
     def truncated(cls) -> Fault:
         return cls("truncated")
+
+    @classmethod
+    def contradictory_empty(cls) -> Fault:
+        """A 200 with the real `total` (at least 1) but no date groups at all."""
+        return cls("contradictory_empty")
 
     @classmethod
     def malformed_record(cls, **changes: Any) -> Fault:
@@ -172,6 +154,8 @@ class TagMangoSimulator:
         self._sorted: list[SimCall] | None = None
         self._json: dict[SimCall, dict[str, Any]] = {}  # a changed call is a new SimCall
         self._faults: deque[Fault] = deque()
+        self._corrupted: dict[str, dict[str, Any]] = {}
+        self._hidden: set[str] = set()
         self._hooks: list[tuple[int, Callable[[], None]]] = []
         self._budgets: dict[str, RateBudget] = {}
         self._log: list[LoggedRequest] = []
@@ -218,6 +202,24 @@ class TagMangoSimulator:
         """Run `action` once, just before the request after the `count`-th is handled."""
         with self._lock:
             self._hooks.append((self._served + count, action))
+
+    def corrupt_call(self, call_id: str, **fields: Any) -> None:
+        """Answer with these raw values in the call's JSON until `clear_glitches()` (default:
+        a numeric `fromTime`, which no client can read as an ISO date-time)."""
+        with self._lock:
+            self._corrupted[call_id] = fields or {"fromTime": 1767225600000}
+
+    def hide_calls(self, call_ids: Iterable[str]) -> None:
+        """Leave these calls out of every answer until `clear_glitches()`."""
+        with self._lock:
+            self._hidden.update(call_ids)
+
+    def clear_glitches(self) -> None:
+        """Undo `corrupt_call` and `hide_calls`, and drop every queued fault."""
+        with self._lock:
+            self._corrupted.clear()
+            self._hidden.clear()
+            self._faults.clear()
 
     @property
     def requests(self) -> list[LoggedRequest]:
@@ -273,8 +275,9 @@ class TagMangoSimulator:
         host = request.headers.get("x-whitelabel-host", "").strip().lower()
         if not token or self.api_keys.get(token, "").lower() != host or not host:
             return _json(UNAUTHORIZED, 401)
+        empty = fault is not None and fault.kind == "contradictory_empty"
         try:
-            body = self._list(request.args, request.headers.get("x-timezone-offset"))
+            body = self._list(request.args, request.headers.get("x-timezone-offset"), empty)
         except ValueError as exc:
             return _json(_error(400, f"Invalid request: {exc}"), 400)
         if fault is not None and fault.kind == "malformed_record":
@@ -291,7 +294,9 @@ class TagMangoSimulator:
                 budget = self._budgets[token] = RateBudget(*self.budget)
         return budget.try_acquire() == 0.0
 
-    def _list(self, args: Mapping[str, str], offset_header: str | None) -> dict[str, Any]:
+    def _list(
+        self, args: Mapping[str, str], offset_header: str | None, empty: bool = False
+    ) -> dict[str, Any]:
         offset = _integer(offset_header, "x-timezone-offset", self.default_offset, low=-720)
         limit = _integer(args.get("limit"), "limit", self.default_limit, low=1)
         page = _integer(args.get("page"), "page", 1, low=1)
@@ -302,10 +307,13 @@ class TagMangoSimulator:
         if self.limit_cap is not None:
             limit = min(limit, self.limit_cap)
 
+        with self._lock:
+            hidden, corrupted = set(self._hidden), dict(self._corrupted)
         selected = [
             call
             for call in self.calls()
-            if (start is None or call.start >= start)
+            if call.id not in hidden
+            and (start is None or call.start >= start)
             and (end is None or call.start <= end)  # the end bound is inclusive here
             and (not mangoes or call.mango_id in mangoes)
             and (user is None or user in call.participants)
@@ -326,9 +334,14 @@ class TagMangoSimulator:
         else:
             total = len({(call.start + local).date() for call in selected})
         data = [
-            {"date": day.isoformat(), "calls": [self._call_json(c) for c in calls]}
+            {
+                "date": day.isoformat(),
+                "calls": [{**self._call_json(c), **corrupted.get(c.id, {})} for c in calls],
+            }
             for day, calls in group_items
         ]
+        if empty:
+            return self._wrap({"total": max(total, 1), "data": []})
         return self._wrap({"total": total, "data": data})
 
     def _wrap(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -370,12 +383,6 @@ class TagMangoSimulator:
         if call.timezone_name is not None:
             record["timezoneName"] = call.timezone_name
         return record
-
-
-def iso_ms(instant: datetime) -> str:
-    """2026-01-01T00:00:00.000Z, the form TagMango uses for instants."""
-    utc = instant.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 def _json(body: Any, status: int, headers: Mapping[str, str] | None = None) -> Response:

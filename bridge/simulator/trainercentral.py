@@ -12,6 +12,12 @@ Python controls: `latency`, `fail_next` (500, 400, 429, 401, timeouts, truncated
 the presented token), `corrupt_talk`, data changes (`retitle`, `move`, `cancel`, `remove`,
 `add_talk`, `add_session`), `on_request` (a hook to change data mid-run) and `requests`.
 The seed (`seed_academy`) is deterministic for a given `now`.
+
+Upstream glitches (answers that look valid but are wrong):
+`fail_next("contradictory_empty", times=N)` answers N requests with the real
+`meta.totalSessionsCount` but no sessions or talks; `corrupt_talk(id)` makes one talk
+unreadable; `hide_talks(ids)` leaves talks out of every answer, as if deleted;
+`clear_glitches()` undoes the last two and drops every queued fault.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ FAULTS = (
     "timeout",
     "truncated",
     "expire_token",
+    "contradictory_empty",
 )
 DEFAULT_ORG_ID = "100000000"
 DEFAULT_LIMIT = 10
@@ -106,6 +113,7 @@ class TrainerCentralSimulator:
         self.on_request: Callable[[int], None] | None = None
         self.requests: list[LoggedRequest] = []
         self._faults: list[_Fault] = []
+        self._hidden: set[str] = set()
         self._served = 0
         self._last_token: str | None = None
         self._lock = threading.RLock()
@@ -162,6 +170,20 @@ class TrainerCentralSimulator:
                 talk_id = self._listing("5", None)[1][len(self._state.talks) // 3].id
             self._update_talk(talk_id, malformed=True)
             return talk_id
+
+    def hide_talks(self, talk_ids: Iterable[str]) -> None:
+        """Leave these talks out of every answer until `clear_glitches()`."""
+        with self._lock:
+            self._hidden.update(talk_ids)
+
+    def clear_glitches(self) -> None:
+        """Show hidden talks, repair corrupted ones and drop every queued fault."""
+        with self._lock:
+            self._hidden.clear()
+            self._faults.clear()
+            for talk in list(self._state.talks.values()):
+                if talk.malformed:
+                    self._update_talk(talk.id, malformed=False)
 
     def add_session(self, session: SimSession) -> None:
         with self._lock:
@@ -270,7 +292,10 @@ class TrainerCentralSimulator:
         if self.limit_cap is not None:
             limit = min(limit, self.limit_cap)
 
-        body = json.dumps(self._page(filter_type, user, start_index, limit))
+        page = self._page(filter_type, user, start_index, limit)
+        if fault == "contradictory_empty":
+            page = {**page, "sessions": [], "sessionMembers": [], "talks": []}
+        body = json.dumps(page)
         if fault == "truncated":
             body = body[: len(body) // 2]
         return Response(body, status=200, mimetype="application/json")
@@ -295,6 +320,7 @@ class TrainerCentralSimulator:
                 t
                 for t in state.talks.values()
                 if t.end > now
+                and t.id not in self._hidden
                 and t.session_id in state.sessions
                 and (filter_type == "5" or state.sessions[t.session_id].runs(user))
             ),

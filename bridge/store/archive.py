@@ -10,7 +10,17 @@ Rules (design.md, "Identity" and "History and cancellations"):
 - an archived occurrence starting inside the fetched window that upstream no longer lists
   → vanished; when it is still upcoming it becomes cancelled (sequence + 1), when it has
   started it is kept as it was, for history;
-- a vanished occurrence listed again → restored (its content updated like any change).
+- a vanished occurrence listed again → restored (its content updated like any change);
+- an occurrence whose record upstream listed but could not be read (`skipped_ids`) → left
+  exactly as it was: never cancelled, never changed;
+- a mass disappearance (`holds_cancellations`: more than HOLD_SHARE of the upcoming
+  occurrences, and at least HOLD_MIN_VANISHING, in one fetch) looks like an upstream glitch:
+  the cancellations are held. The vanishing rows keep their content and only get `vanished_at`
+  (a pending cancellation: upcoming, not cancelled, vanished before it started); a later fetch
+  at least CONFIRM_DELAY after `vanished_at` that still lacks them cancels them, one that lists
+  them restores them. Everything else in a held fetch is merged as usual. While upstream
+  lists records without a readable id (`unidentified`), any of them may be a vanishing row,
+  so no cancellation is published at all.
 
 Content is the Session as JSON, without `sequence`/`changed_at` (which the archive owns) and
 without fields at their default values, so adding a field to Session later neither changes
@@ -24,7 +34,7 @@ import hashlib
 import json
 import typing
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -37,6 +47,12 @@ from .rows import MergeResult, StoreError
 from .tables import ArchivedSessionTable
 
 SIGNIFICANT_FIELDS = ("start", "end", "title", "status", "meeting_url")
+# A fetch that would cancel more than this share of a partition's upcoming occurrences, and at
+# least HOLD_MIN_VANISHING of them, is held until a second read confirms it.
+HOLD_SHARE = 0.5
+HOLD_MIN_VANISHING = 5
+# How much later the confirming read must be (well under the cache TTL).
+CONFIRM_DELAY = timedelta(seconds=60)
 _ARCHIVE_OWNED = frozenset({"sequence", "changed_at"})
 _FIELDS = {f.name: f for f in dataclasses.fields(Session) if f.name not in _ARCHIVE_OWNED}
 _HINTS = typing.get_type_hints(Session)
@@ -146,6 +162,27 @@ def _store_content(row: ArchivedSessionTable, content: dict[str, Any], digest: s
     row.start_at, row.end_at, row.series_key = start, end, content.get("series_key")
 
 
+def holds_cancellations(upcoming: int, vanishing: int) -> bool:
+    """Whether `vanishing` of a partition's `upcoming` occurrences disappearing in one fetch
+    looks like an upstream glitch rather than real cancellations."""
+    return vanishing >= HOLD_MIN_VANISHING and vanishing > upcoming * HOLD_SHARE
+
+
+def _shown_as_upcoming(row: ArchivedSessionTable, now: datetime) -> bool:
+    """Not started, not cancelled, and listed at the last fetch or pending a cancellation."""
+    if row.start_at <= now or row.content.get("status") == Status.CANCELLED.value:
+        return False
+    return row.vanished_at is None or row.vanished_at < row.start_at
+
+
+def _cancel(row: ArchivedSessionTable, now: datetime) -> None:
+    archived = session_from_content(row.content)
+    content = session_content(dataclasses.replace(archived, status=Status.CANCELLED))
+    _store_content(row, content, content_hash(content))
+    row.sequence += 1
+    row.last_changed_at = now
+
+
 def merge_into_archive(
     db: DbSession,
     partition: tuple[int, str],
@@ -153,14 +190,27 @@ def merge_into_archive(
     window_start: datetime,
     window_end: datetime,
     now: datetime,
+    *,
+    skipped_ids: Iterable[str] = (),
+    unidentified: int = 0,
 ) -> MergeResult:
     """Merge one complete fetch of `[window_start, window_end)` into the partition's archive.
 
-    `partition` is (source id, partition key). The caller holds the source's write lock (see
-    Store.merge_sessions) and commits.
+    `partition` is (source id, partition key). `skipped_ids` and `unidentified` describe the
+    records upstream listed that could not be read (see FetchResult). The caller holds the
+    source's write lock (see Store.merge_sessions) and commits.
     """
     listed = _dedupe(sessions)
+    skipped = set(skipped_ids) - listed.keys()
     rows = _load_rows(db, partition, list(listed), window_start, window_end)
+    in_window = {
+        upstream_id: row
+        for upstream_id, row in rows.items()
+        if window_start <= row.start_at < window_end and upstream_id not in skipped
+    }
+    upcoming = [uid for uid, row in in_window.items() if _shown_as_upcoming(row, now)]
+    vanishing = [uid for uid in upcoming if uid not in listed]
+    hold = unidentified > 0 or holds_cancellations(len(upcoming), len(vanishing))
     counts = dict.fromkeys(("inserted", "changed", "vanished", "unchanged", "restored"), 0)
 
     for upstream_id, (content, digest) in listed.items():
@@ -192,20 +242,27 @@ def merge_into_archive(
             row.vanished_at = None
         row.last_seen_at = now
 
-    for upstream_id, row in rows.items():
+    held: list[datetime] = []
+    for upstream_id in vanishing:
+        row = in_window[upstream_id]
+        missing_since = row.vanished_at or now
+        confirmed = unidentified == 0 and now - missing_since >= CONFIRM_DELAY
+        if hold and not confirmed:
+            row.vanished_at = missing_since
+            held.append(missing_since)
+            continue
+        row.vanished_at = missing_since
+        _cancel(row, now)
+        counts["vanished"] += 1
+    for upstream_id, row in in_window.items():
         if upstream_id in listed or row.vanished_at is not None:
             continue
-        if not window_start <= row.start_at < window_end:
-            continue
-        row.vanished_at = now
+        row.vanished_at = now  # started or already cancelled: kept as it was
         counts["vanished"] += 1
-        if row.start_at > now and row.content.get("status") != Status.CANCELLED.value:
-            archived = session_from_content(row.content)
-            content = session_content(dataclasses.replace(archived, status=Status.CANCELLED))
-            _store_content(row, content, content_hash(content))
-            row.sequence += 1
-            row.last_changed_at = now
-    return MergeResult(**counts)
+    confirm_at = None
+    if held and unidentified == 0:
+        confirm_at = min(held) + CONFIRM_DELAY
+    return MergeResult(**counts, held=len(held), confirm_at=confirm_at)
 
 
 def to_session(row: ArchivedSessionTable) -> Session:

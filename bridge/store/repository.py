@@ -34,12 +34,17 @@ class Store(SourceQueries, FeedQueries):
         window_start: datetime,
         window_end: datetime,
         now: datetime,
+        *,
+        skipped_ids: Iterable[str] = (),
+        unidentified: int = 0,
     ) -> MergeResult:
         """Merge one complete upstream fetch of [window_start, window_end) into the archive.
 
         `partition` is what was fetched: a bridge.sources.Partition-like object or a source
-        id (the whole source). Merges of the same source are serialised (row lock on
-        PostgreSQL, BEGIN IMMEDIATE on SQLite), so concurrent refreshes cannot interleave.
+        id (the whole source). `skipped_ids` and `unidentified` are the fetch's unreadable
+        records (FetchResult's fields of those names): their occurrences are never cancelled.
+        Merges of the same source are serialised (row lock on PostgreSQL, BEGIN IMMEDIATE on
+        SQLite), so concurrent refreshes cannot interleave.
         """
         source_id, partition_key = partition_of(partition)
         window_start = aware_utc(window_start, "window start")
@@ -61,7 +66,14 @@ class Store(SourceQueries, FeedQueries):
                         f"but source {source_id} is a {kind} source"
                     )
             return merge_into_archive(
-                db, (source_id, partition_key), sessions, window_start, window_end, now
+                db,
+                (source_id, partition_key),
+                sessions,
+                window_start,
+                window_end,
+                now,
+                skipped_ids=skipped_ids,
+                unidentified=unidentified,
             )
 
     def archived_sessions(

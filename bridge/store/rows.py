@@ -143,13 +143,20 @@ class ShareRow:
 @dataclass(frozen=True)
 class MergeResult:
     """What one merge did. Each listed session counts once in inserted, changed, restored or
-    unchanged; `vanished` counts archived occurrences in the window upstream stopped listing."""
+    unchanged; `vanished` counts archived occurrences in the window upstream stopped listing.
+
+    `held` counts upcoming occurrences upstream stopped listing whose cancellation was held
+    (see bridge.store.archive); they are unchanged for now. `confirm_at` is when a second
+    read can confirm them (None when nothing waits for one).
+    """
 
     inserted: int = 0
     changed: int = 0
     vanished: int = 0
     unchanged: int = 0
     restored: int = 0
+    held: int = 0
+    confirm_at: datetime | None = None
 
     @property
     def changed_anything(self) -> bool:

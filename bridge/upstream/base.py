@@ -1,8 +1,9 @@
 """What every upstream client gives the refresh loop: complete sessions for a window.
 
 A client either returns every session in the window (plus warnings about records it
-had to skip) or raises an `UpstreamError`. It never returns a partial list, because
-the refresh loop treats a missing session as a cancellation.
+had to skip, and which those were) or raises an `UpstreamError`. It never returns a
+partial list, because the refresh loop treats a missing session as a cancellation; an
+answer that contradicts itself (a `total` larger than what was listed) is an error too.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from feeds.model import Session
 
 @dataclass(frozen=True)
 class FetchResult:
-    """Complete data for the requested window, or an UpstreamError is raised instead."""
+    """Complete data for the requested window, or an UpstreamError is raised instead.
+
+    `skipped_ids` are upstream ids of records that were listed but could not be read, and
+    `unidentified` counts skipped records whose id could not be read either: the archive
+    must not take any of them for a cancellation.
+    """
 
     sessions: list[Session]
     warnings: list[str] = field(default_factory=list)
+    skipped_ids: frozenset[str] = frozenset()
+    unidentified: int = 0
 
 
 @runtime_checkable

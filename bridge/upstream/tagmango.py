@@ -6,7 +6,9 @@ client therefore reads page 1, then plans further pages from what it has seen
 (`plan_next_round`, re-run as each page arrives): the pages `total` implies are fetched
 concurrently (`concurrency` in flight), and reading goes on while the last page may be
 full, until an empty or short page. Calls are de-duplicated by `_id`; a list that changed
-mid-read is read again. Hitting `max_pages` is an error, never a silent truncation.
+mid-read is read again. Hitting `max_pages` is an error, never a silent truncation, and so is
+a list that ends with fewer calls and fewer dates than its own `total` (say `{"total": 1,
+"data": []}`): such an answer contradicts itself, so the last good data is kept instead.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -218,11 +220,17 @@ class TagMangoClient(SourceClient):
                     self.config.name,
                     f"{moved}, {MAX_REREADS + 1} times in a row; try again later",
                 )
+        if missing := _fewer_than_total(pages):
+            raise UpstreamProtocolError(
+                self.config.name,
+                f"the video-call list contradicts itself: {missing}; keeping the last good data",
+            )
         result = self._combine(pages, window_start, window_end)
         # The walk ended on an empty or short page, so the list is complete by its paging;
-        # a `total` that counts neither calls nor dates only says it counts something else.
+        # a smaller `total` that counts neither calls nor dates only says it counts something
+        # else.
         if problem := _count_mismatch(pages):
-            return FetchResult(result.sessions, [*result.warnings, f"TagMango: {problem}"])
+            return replace(result, warnings=[*result.warnings, f"TagMango: {problem}"])
         return result
 
     def close(self) -> None:
@@ -281,13 +289,20 @@ class TagMangoClient(SourceClient):
     ) -> FetchResult:
         by_id: dict[str, Session] = {}
         warnings: list[str] = []
+        skipped: set[str] = set()
         for page in pages:
             warnings.extend(page.warnings)
+            skipped.update(page.skipped_ids)
             for session in page.sessions:
                 by_id[session.upstream_id] = session
         sessions = [s for s in by_id.values() if window_start <= s.start < window_end]
         sessions.sort(key=lambda s: (s.start, s.upstream_id))
-        return FetchResult(sessions, warnings)
+        return FetchResult(
+            sessions,
+            warnings,
+            skipped_ids=frozenset(skipped - by_id.keys()),
+            unidentified=sum(page.unidentified for page in pages),
+        )
 
 
 def _total_moved(pages: list[ParsedPage]) -> str | None:
@@ -295,6 +310,16 @@ def _total_moved(pages: list[ParsedPage]) -> str | None:
     if len(totals) > 1:
         return f"'total' changed while the list was read ({', '.join(map(str, totals))})"
     return None
+
+
+def _fewer_than_total(pages: list[ParsedPage]) -> str | None:
+    """What is missing when the read ended below `total` in both of its readings (calls and
+    dates): the answer contradicts itself, so it cannot be the complete list."""
+    total = pages[0].total
+    calls, dates = _distinct_calls(pages), len(set().union(*(p.dates for p in pages)))
+    if total is None or total <= max(calls, dates):
+        return None
+    return f"'total' is {total} but the list ended after {calls} calls on {dates} dates"
 
 
 def _count_mismatch(pages: list[ParsedPage]) -> str | None:

@@ -13,7 +13,9 @@ The walk is correct under every reading:
   is learned as soon as a page proves it (more talks than `limit` → sessions; a talk repeated
   after a session-sized step → talks), and from then on steps are exact.
 * The walk ends only on an empty page, the one proof of the end that holds under every
-  reading; talks are de-duplicated by id.
+  reading; talks are de-duplicated by id. A walk that ends with fewer talks and fewer sessions
+  than `meta.totalSessionsCount` says there are (an empty page too early) contradicts itself:
+  `UpstreamProtocolError`, so the last good data is kept.
 * If the total changes between pages the listing moved under us, and the walk restarts.
 * More than `max_pages` pages → `UpstreamProtocolError`, never a silently truncated list.
 
@@ -117,6 +119,8 @@ class _Walk:
     warnings: dict[str, None] = field(default_factory=dict)
     talk_ids: set[str] = field(default_factory=set)
     session_ids: set[str] = field(default_factory=set)
+    skipped_ids: set[str] = field(default_factory=set)
+    unidentified: int = 0
     unit: Unit | None = None
 
 
@@ -161,7 +165,12 @@ class TrainerCentralClient:
                     (s for s in walk.sessions.values() if window_start <= s.start < window_end),
                     key=lambda s: (s.start, s.upstream_id),
                 )
-                return FetchResult(sessions=sessions, warnings=list(walk.warnings))
+                return FetchResult(
+                    sessions=sessions,
+                    warnings=list(walk.warnings),
+                    skipped_ids=frozenset(walk.skipped_ids - walk.sessions.keys()),
+                    unidentified=walk.unidentified,
+                )
         raise UpstreamUnavailable(
             self.config.name,
             f"the talk listing changed while it was being read, {MAX_RESTARTS + 1} times in "
@@ -206,6 +215,8 @@ class TrainerCentralClient:
             walk.warnings.update(dict.fromkeys(page.warnings))
             walk.talk_ids.update(page.talk_ids)
             walk.session_ids.update(page.session_ids)
+            walk.skipped_ids.update(page.skipped_ids)
+            walk.unidentified += page.unidentified
             step = _step(page, walk.unit)
             previous = (page, step)
             start_index += step
@@ -267,14 +278,18 @@ class TrainerCentralClient:
             ) from exc
 
     def _check_total(self, walk: _Walk, total: int | None) -> None:
-        # The count's meaning is undocumented, so a mismatch is logged, not fatal.
-        if total is not None and total > max(len(walk.talk_ids), len(walk.session_ids)):
-            log.warning(
-                "%s: meta.totalSessionsCount is %d but only %d sessions and %d talks were listed",
+        """Refuse a listing shorter than its own count, whether that counts sessions or talks.
+
+        Records without an id count as listed (both ways), so they cannot trip this; a count
+        below what was listed only says it counts something else, and passes.
+        """
+        listed = max(len(walk.talk_ids), len(walk.session_ids)) + walk.unidentified
+        if total is not None and total > listed:
+            raise UpstreamProtocolError(
                 self.config.name,
-                total,
-                len(walk.session_ids),
-                len(walk.talk_ids),
+                f"the talk listing contradicts itself: meta.totalSessionsCount is {total} but "
+                f"the listing ended after {len(walk.session_ids)} sessions and "
+                f"{len(walk.talk_ids)} talks; keeping the last good data",
             )
 
 

@@ -1,0 +1,158 @@
+"""The archive's guards against upstream glitches, with plain data, on SQLite and PostgreSQL:
+unreadable records keep their last good version, and a mass disappearance is held until a
+second read at least CONFIRM_DELAY later confirms it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bridge.store import MergeResult, Store
+from bridge.store.archive import (
+    CONFIRM_DELAY,
+    HOLD_MIN_VANISHING,
+    HOLD_SHARE,
+    holds_cancellations,
+)
+from feeds.model import Session, Status
+from tests.stores import BACKENDS, empty_database, migrated_database_url
+from tests.test_archive import BOX, LATER, NOW, WINDOW, archived, call
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with migrated_database_url(request.param, tmp_path_factory.mktemp("holds")) as url:
+        yield url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    empty_database(database_url)
+    with Store(database_url, BOX) as opened:
+        yield opened
+
+
+@pytest.fixture
+def source(store: Store) -> int:
+    return store.add_source("tm", "tagmango", {}, {"token": "t"}).id
+
+
+TEN = [call(f"c{i}", 5 + i) for i in range(10)]
+
+
+def merge(
+    store: Store, source: int, sessions: list[Session], now: datetime = NOW, **unreadable: Any
+) -> MergeResult:
+    return store.merge_sessions(source, sessions, *WINDOW, now, **unreadable)
+
+
+@pytest.mark.parametrize(
+    ("upcoming", "vanishing", "held"),
+    [
+        (10, 5, False),  # exactly half is not more than half
+        (10, 6, True),
+        (9, 5, True),
+        (8, 4, False),  # fewer than HOLD_MIN_VANISHING
+        (4, 4, False),
+        (100, 50, False),
+        (100, 51, True),
+        (0, 0, False),
+    ],
+)
+def test_holds_cancellations(upcoming: int, vanishing: int, held: bool) -> None:
+    assert HOLD_SHARE == 0.5 and HOLD_MIN_VANISHING == 5
+    assert holds_cancellations(upcoming, vanishing) is held
+
+
+def test_an_unreadable_record_is_neither_cancelled_nor_changed(store: Store, source: int) -> None:
+    merge(store, source, [call("a", 5), call("b", 6)])
+    result = merge(store, source, [call("b", 6)], now=LATER, skipped_ids={"a"})
+    assert result == MergeResult(unchanged=1)
+    assert archived(store, source)["a"] == dataclasses.replace(call("a", 5), changed_at=NOW)
+    # Readable again (and changed meanwhile): updated like any other change.
+    renamed = call("a", 5, title="Renamed")
+    assert merge(store, source, [renamed, call("b", 6)], now=LATER) == MergeResult(
+        changed=1, unchanged=1
+    )
+    assert archived(store, source)["a"].title == "Renamed"
+
+
+def test_a_skipped_id_that_was_also_listed_is_merged(store: Store, source: int) -> None:
+    merge(store, source, [call("a", 5)])
+    renamed = call("a", 5, title="Renamed")
+    assert merge(store, source, [renamed], now=LATER, skipped_ids={"a"}) == MergeResult(changed=1)
+
+
+def test_records_without_an_id_hold_every_cancellation(store: Store, source: int) -> None:
+    merge(store, source, [call("a", 5), call("b", 6)])
+    result = merge(store, source, [call("b", 6)], now=LATER, unidentified=1)
+    assert result == MergeResult(unchanged=1, held=1, confirm_at=None)
+    much_later = LATER + 10 * CONFIRM_DELAY
+    assert merge(store, source, [call("b", 6)], now=much_later, unidentified=1).held == 1
+    assert archived(store, source)["a"].status is Status.CONFIRMED
+    # Once every record is readable, the disappearance is published.
+    assert merge(store, source, [call("b", 6)], now=much_later).vanished == 1
+    assert archived(store, source)["a"].status is Status.CANCELLED
+
+
+def test_a_mass_disappearance_is_held_then_undone(store: Store, source: int) -> None:
+    merge(store, source, TEN)
+    before = archived(store, source)
+    new = call("new", 3)
+    retitled = call("c0", 5, title="Retitled")
+    held = merge(store, source, [retitled, new, *TEN[7:]], now=LATER)
+    # Seven of ten would vanish: held, while the rest of the fetch is merged.
+    assert held == MergeResult(
+        inserted=1, changed=1, unchanged=3, held=6, confirm_at=LATER + CONFIRM_DELAY
+    )
+    now_archived = archived(store, source)
+    assert {k: v for k, v in now_archived.items() if k not in ("c0", "new")} == {
+        k: v for k, v in before.items() if k != "c0"
+    }
+    back = merge(store, source, [retitled, new, *TEN[1:]], now=LATER + CONFIRM_DELAY)
+    assert back == MergeResult(unchanged=5, restored=6)
+    assert archived(store, source)["c5"] == before["c5"]
+
+
+def test_a_mass_disappearance_is_published_by_a_confirming_read(store: Store, source: int) -> None:
+    merge(store, source, TEN)
+    first = merge(store, source, TEN[:2], now=LATER)
+    assert first == MergeResult(unchanged=2, held=8, confirm_at=LATER + CONFIRM_DELAY)
+    too_soon = LATER + CONFIRM_DELAY - timedelta(seconds=1)
+    second = merge(store, source, TEN[:2], now=too_soon)
+    assert second == MergeResult(unchanged=2, held=8, confirm_at=LATER + CONFIRM_DELAY)
+    assert {s.status for s in archived(store, source).values()} == {Status.CONFIRMED}
+
+    confirmed_at = LATER + CONFIRM_DELAY
+    assert merge(store, source, TEN[:2], now=confirmed_at) == MergeResult(vanished=8, unchanged=2)
+    gone = archived(store, source)["c9"]
+    assert gone == dataclasses.replace(
+        TEN[9], status=Status.CANCELLED, sequence=1, changed_at=confirmed_at
+    )
+    # Nothing more happens to them; listed again, they are restored.
+    assert merge(store, source, TEN[:2], now=confirmed_at + CONFIRM_DELAY) == MergeResult(
+        unchanged=2
+    )
+    assert merge(store, source, TEN, now=confirmed_at + CONFIRM_DELAY).restored == 8
+
+
+def test_a_held_occurrence_that_starts_is_kept_as_it_was(store: Store, source: int) -> None:
+    merge(store, source, TEN)
+    merge(store, source, TEN[:2], now=LATER)
+    after_start = NOW + timedelta(hours=20)  # c0 … c9 start 5 to 14 hours after NOW
+    # c0 and c1 vanish now, after they started; the held ones had vanished already.
+    assert merge(store, source, [], now=after_start) == MergeResult(vanished=2)
+    kept = archived(store, source)
+    assert all(kept[s.upstream_id].status is Status.CONFIRMED for s in TEN)
+
+
+def test_a_few_vanishing_are_cancelled_at_once(store: Store, source: int) -> None:
+    merge(store, source, TEN)
+    assert merge(store, source, TEN[4:], now=LATER) == MergeResult(vanished=4, unchanged=6)
+    assert archived(store, source)["c0"].status is Status.CANCELLED
