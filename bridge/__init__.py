@@ -41,7 +41,7 @@ def create_app(
     from bridge.refresh import Refresher
     from bridge.settings import Settings
     from bridge.store import Store
-    from bridge.web import api, feeds, join, pages
+    from bridge.web import api, feeds, headers, join, pages
 
     app = Flask(__name__, instance_relative_config=False)
     app.logger.addFilter(RedactingFilter())  # e.g. "Exception on /f/<token>.ics" → "/f/…"
@@ -64,6 +64,7 @@ def create_app(
     for blueprint in (api.blueprint, feeds.blueprint, join.blueprint, pages.blueprint):
         app.register_blueprint(blueprint)
     feeds.install(app, app.extensions["calbridge"])
+    headers.install(app, settings.public_url)
 
     @app.after_request
     def count_request(response: Response) -> Response:
