@@ -121,9 +121,12 @@ class FeedEndpoint:
             ("Cache-Control", f"private, max-age={self.services.settings.cache_ttl}"),
             ("Content-Disposition", disposition),
         ]
-        stale_age = rendered.stale_age(now)
-        if stale_age is not None:
-            headers.append(("X-Calbridge-Stale", str(stale_age)))
+        if rendered.stale_since is not None:
+            # Counted when the answer leaves: the refresh that found the outage may have taken
+            # a while.
+            answered_at = refresher.clock()
+            headers.append(("X-Calbridge-Stale", str(rendered.stale_age(answered_at))))
+            headers.append(("Age", str(rendered.data_age(answered_at))))
         if _not_modified(environ, etag, rendered.last_modified):
             return 304, headers, b""
         headers += [("Content-Type", ICS_CONTENT_TYPE), ("Content-Length", str(len(rendered.body)))]
