@@ -41,7 +41,8 @@ def create_app(
     from bridge.refresh import Refresher
     from bridge.settings import Settings
     from bridge.store import Store
-    from bridge.web import api, feeds, join, pages
+    from bridge.web import api, feeds, headers, join, pages
+    from bridge.web.metrics_access import metrics_refusal
 
     app = Flask(__name__, instance_relative_config=False)
     app.logger.addFilter(RedactingFilter())  # e.g. "Exception on /f/<token>.ics" → "/f/…"
@@ -64,6 +65,7 @@ def create_app(
     for blueprint in (api.blueprint, feeds.blueprint, join.blueprint, pages.blueprint):
         app.register_blueprint(blueprint)
     feeds.install(app, app.extensions["calbridge"])
+    headers.install(app, settings.public_url)
 
     @app.after_request
     def count_request(response: Response) -> Response:
@@ -79,6 +81,9 @@ def create_app(
 
     @app.get("/metrics")
     def metrics_view() -> Response:
+        refusal = metrics_refusal(settings, request)
+        if refusal is not None:
+            return refusal
         return Response(metrics.render(), mimetype=metrics.content_type)
 
     return app

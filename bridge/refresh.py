@@ -72,12 +72,19 @@ class RenderedFeed:
     etag: str
     last_modified: datetime
     refreshed_at: datetime  # the oldest last-good fetch among the feed's partitions
-    stale_since: datetime | None  # set when an upstream is failing and older data is served
+    # Set while an upstream is failing and older data is served: when that outage began
+    # (the first failed fetch after the last success, as stored with the fetch state).
+    stale_since: datetime | None
 
     def stale_age(self, now: datetime) -> int | None:
+        """Whole seconds since the outage began (None when not stale)."""
         if self.stale_since is None:
             return None
         return max(0, int((now - self.stale_since).total_seconds()))
+
+    def data_age(self, now: datetime) -> int:
+        """Whole seconds since the oldest data in the feed was fetched."""
+        return max(0, int((now - self.refreshed_at).total_seconds()))
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,7 @@ class Refresher:
 
     def _fetch(self, partition: Partition, horizon_days: int) -> None:
         started = time.monotonic()
+        started_at = self.clock()  # a failure opening an outage is dated from here
         name = str(partition.source_id)
         try:
             source = self.store.source(partition.source_id)
@@ -225,13 +233,15 @@ class Refresher:
             )
         except UpstreamError as error:
             log.warning("refresh of %s failed: %s", name, error)
-            self._fetch_failed(partition, name, str(error))
+            self._fetch_failed(partition, name, str(error), started_at)
             return
         except Exception as error:
             # A bug or unusable stored settings (say, credentials sealed with a retired key)
             # must not become a 500: the archive still holds the last good data.
             log.exception("refresh of %s failed unexpectedly", name)
-            self._fetch_failed(partition, name, f"{name}: {type(error).__name__}: {error}")
+            self._fetch_failed(
+                partition, name, f"{name}: {type(error).__name__}: {error}", started_at
+            )
             return
         self.store.record_fetch(partition, ok=True, error=None, at=now)
         self._states.pop(partition, None)
@@ -254,9 +264,13 @@ class Refresher:
         self._next_fetch[partition] = time.monotonic() + next_fetch_in
         self.metrics.refresh_seconds.labels(name).observe(time.monotonic() - started)
 
-    def _fetch_failed(self, partition: Partition, name: str, error: str) -> None:
+    def _fetch_failed(
+        self, partition: Partition, name: str, error: str, started_at: datetime
+    ) -> None:
         self.metrics.upstream_errors.labels(name).inc()
-        self.store.record_fetch(partition, ok=False, error=error, at=self.clock())
+        self.store.record_fetch(
+            partition, ok=False, error=error, at=self.clock(), started_at=started_at
+        )
         self._states.pop(partition, None)
         self._failed[partition] = True
         retry_in = min(self.settings.cache_ttl, FAILURE_BACKOFF.total_seconds())
@@ -312,7 +326,9 @@ class Refresher:
             reasons = "; ".join(state.last_error or "not fetched yet" for state in never)
             raise FeedUnavailable(f"This calendar has no data yet: {reasons}", retry_after=60)
         failing = [state for state in states if state.failing]
-        stale_since = min((state.last_success_at for state in failing), default=None)
+        stale_since = min(
+            (state.failing_since or state.last_error_at for state in failing), default=None
+        )
         refreshed_at = min(state.last_success_at for state in states)
 
         key = (view.owner, view.scope, expand)

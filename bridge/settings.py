@@ -8,6 +8,9 @@ operator sees what to fix before the service starts, never a stack trace later.
     CALBRIDGE_DATABASE_URL          default sqlite:///<instance path>/calbridge.db
     CALBRIDGE_PUBLIC_URL            origin used in links; default http://127.0.0.1:8000
     CALBRIDGE_ADMIN_TOKEN           bearer token of the admin API; unset: admin API disabled
+    CALBRIDGE_METRICS_TOKEN         bearer token /metrics requires from every client; unset:
+                                    /metrics answers loopback clients that came through no
+                                    proxy, and others only with the admin token
     CALBRIDGE_CACHE_TTL             seconds an upstream result is reused; default 600
     CALBRIDGE_INSTANCE_PATH         folder for the SQLite file and local state; default ./instance
 """
@@ -44,6 +47,7 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL
     secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
     admin_token: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
     cache_ttl: int = DEFAULT_CACHE_TTL
 
     @classmethod
@@ -67,6 +71,7 @@ class Settings:
             database_url=_database_url(env.get("CALBRIDGE_DATABASE_URL", ""), instance),
             public_url=_public_url(env.get("CALBRIDGE_PUBLIC_URL", "")),
             admin_token=env.get("CALBRIDGE_ADMIN_TOKEN", "").strip() or None,
+            metrics_token=env.get("CALBRIDGE_METRICS_TOKEN", "").strip() or None,
             cache_ttl=_cache_ttl(env.get("CALBRIDGE_CACHE_TTL", "")),
         )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from werkzeug.http import parse_date
 
-from bridge import operations
+from bridge import create_app, operations
 from bridge.store import Store
 from tests.ical_validators import validate_feed
 from tests.web_support import NOW, PUBLIC, Harness, make_harness, token_of
@@ -194,7 +194,30 @@ def test_failing_upstream_serves_the_last_good_feed_marked_stale(harness: Harnes
     harness.clock.now += timedelta(minutes=5)
     stale = harness.client.get(feed_url(harness))
     assert stale.status_code == 200 and stale.data == good.data
-    assert stale.headers["X-Calbridge-Stale"] == "300"
+    # The outage began with this request's fetch; the data is five minutes old.
+    assert stale.headers["X-Calbridge-Stale"] == "0" and stale.headers["Age"] == "300"
+
+
+def test_stale_age_counts_from_the_first_failure_in_every_worker(harness: Harness) -> None:
+    harness.client.get(feed_url(harness))
+    harness.upstream.failing = True
+    harness.clock.now += timedelta(minutes=5)
+    harness.client.get(feed_url(harness))  # the first failure
+    harness.clock.now += timedelta(seconds=10)
+    again = harness.client.get(feed_url(harness))
+    assert again.headers["X-Calbridge-Stale"] == "10" and again.headers["Age"] == "310"
+    # Another worker, or the service after a restart: same database, same answer.
+    other = create_app(
+        harness.services.settings,
+        clock=harness.clock,
+        client_factory=lambda *args, **kwargs: harness.upstream,
+    ).test_client()
+    harness.clock.now += timedelta(seconds=5)
+    assert other.get(feed_url(harness)).headers["X-Calbridge-Stale"] == "15"
+    assert harness.client.get(feed_url(harness)).headers["X-Calbridge-Stale"] == "15"
+    harness.upstream.failing = False
+    recovered = harness.client.get(feed_url(harness))
+    assert "X-Calbridge-Stale" not in recovered.headers and "Age" not in recovered.headers
 
 
 def test_other_methods_and_paths_go_on_to_flask(harness: Harness) -> None:

@@ -119,7 +119,9 @@ def test_failing_upstream_serves_last_good_data_marked_stale(setup) -> None:  # 
     refresher.advance(700)
     stale = refresher.render(view)
     assert stale.body == good.body
-    assert stale.stale_since == NOW and stale.stale_age(NOW + timedelta(seconds=700)) == 700
+    outage = NOW + timedelta(seconds=700)  # the first failed fetch
+    assert stale.stale_since == outage and stale.stale_age(outage + timedelta(seconds=5)) == 5
+    assert stale.data_age(outage) == 700
     assert "calbridge_stale_serves_total 1.0" in refresher.metrics.render().decode()
 
 
@@ -182,7 +184,7 @@ def test_an_unexpected_fetch_failure_serves_stale_data_not_a_500(setup) -> None:
     refresher._next_fetch.clear()
     refresher.advance(700)
     stale = refresher.render(view)
-    assert stale.body == good.body and stale.stale_since == NOW
+    assert stale.body == good.body and stale.stale_since == NOW + timedelta(seconds=700)
     state = refresher.store.fetch_state(refresher.partitions(view.feed)[0])
     assert "RuntimeError: credentials sealed with a retired key" in state.last_error
 

@@ -112,10 +112,9 @@ def test_fetch_state_is_read_again_after_each_fetch(rig: Rig) -> None:
     rig.clock[0] += timedelta(minutes=20)
     refresher._next_fetch.clear()  # the TTL has passed
     stale = refresher.render(view)
-    assert stale.stale_since == NOW
-    assert (
-        refresher.render(view).stale_since == NOW
-    )  # the failure is remembered until the next fetch
+    outage = NOW + timedelta(minutes=20)
+    assert stale.stale_since == outage
+    assert refresher.render(view).stale_since == outage  # remembered until the next fetch
     upstream.error = None
     rig.clock[0] += timedelta(minutes=20)
     refresher._next_fetch.clear()

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -118,12 +118,23 @@ class StoreBase:
             yield db
 
 
-def upsert(db: DbSession, table: type[Any], values: dict[str, Any], keys: list[str]) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE the other given columns, on SQLite and PostgreSQL."""
+def upsert(
+    db: DbSession,
+    table: type[Any],
+    values: dict[str, Any],
+    keys: list[str],
+    keep: Sequence[str] = (),
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE the other given columns, on SQLite and PostgreSQL.
+
+    Columns named in `keep` are only filled in when the existing row has them NULL.
+    """
     dialect = db.get_bind().dialect.name
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     statement = insert(table).values(**values)
     updates = {name: statement.excluded[name] for name in values if name not in keys}
+    for name in keep:
+        updates[name] = func.coalesce(table.__table__.c[name], statement.excluded[name])
     db.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
 
 

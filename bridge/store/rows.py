@@ -76,13 +76,18 @@ class SourceRow(_FetchOutcome):
 
 @dataclass(frozen=True)
 class FetchState(_FetchOutcome):
-    """The latest fetch outcomes of one partition; all None when it was never fetched."""
+    """The latest fetch outcomes of one partition; all None when it was never fetched.
+
+    `failing_since` is when the current outage began: the start of the first failed fetch
+    after the last success (None while the partition is not failing).
+    """
 
     source_id: int
     partition_key: str = ""
     last_success_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -97,12 +97,21 @@ class SourceQueries(StoreBase):
         return self._box.decrypt(encrypted)
 
     def record_fetch(
-        self, partition: PartitionLike, ok: bool, error: str | None, at: datetime
+        self,
+        partition: PartitionLike,
+        ok: bool,
+        error: str | None,
+        at: datetime,
+        *,
+        started_at: datetime | None = None,
     ) -> None:
         """Note the outcome of a fetch of a partition (or a source id: the whole source).
 
         Sets last_success_at, or last_error and last_error_at, on the partition's state and
-        on the source's summary.
+        on the source's summary. The first failure after a success also sets the partition's
+        failing_since (to `started_at`, when the failed fetch began, else `at`); later
+        failures keep it, and a success clears it, so every worker and a restart date the
+        outage alike.
         """
         source_id, partition_key = partition_of(partition)
         at = aware_utc(at, "fetch time")
@@ -120,7 +129,13 @@ class SourceQueries(StoreBase):
             for name, value in values.items():
                 setattr(row, name, value)
             key = {"source_id": source_id, "partition_key": partition_key}
-            upsert(db, FetchStateTable, {**key, **values}, list(key))
+            if ok:
+                state = {**key, **values, "failing_since": None}
+                upsert(db, FetchStateTable, state, list(key))
+            else:
+                since = aware_utc(started_at, "fetch start") if started_at is not None else at
+                state = {**key, **values, "failing_since": since}
+                upsert(db, FetchStateTable, state, list(key), keep=["failing_since"])
 
     def fetch_state(self, partition: PartitionLike) -> FetchState:
         """The latest fetch outcomes of a partition (all None when it was never fetched)."""
@@ -135,6 +150,7 @@ class SourceQueries(StoreBase):
                 last_success_at=row.last_success_at,
                 last_error=row.last_error,
                 last_error_at=row.last_error_at,
+                failing_since=row.failing_since,
             )
 
     # -- upstream access tokens (the TokenStore protocol of the TrainerCentral client) -------

@@ -153,6 +153,8 @@ class FetchStateTable(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The start of the first failed fetch since the last success; cleared by a success.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ArchivedSessionTable(Base):

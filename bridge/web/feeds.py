@@ -28,6 +28,7 @@ from werkzeug.http import http_date, is_resource_modified
 from bridge import Services, services
 from bridge.refresh import FeedUnavailable
 from bridge.web.access import view_for_token
+from bridge.web.headers import feed_headers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -78,6 +79,7 @@ class FeedEndpoint:
         self.fallback = fallback
         self.services = app_services
         self.logger = logger  # Flask's app logger: it redacts tokens (bridge.logs)
+        self.security_headers = feed_headers(app_services.settings.public_url)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -90,6 +92,7 @@ class FeedEndpoint:
             self.logger.exception("Exception on %s [%s]", environ.get("PATH_INFO"), method)
             code, headers, body = _plain_text(500, "Internal server error; please try later.")
         self.services.metrics.requests.labels(FEED_ROUTE, str(code)).inc()
+        headers.extend(self.security_headers)
         start_response(f"{code} {HTTPStatus(code).phrase}", headers)
         return [] if method == "HEAD" or not body else [body]
 
@@ -118,9 +121,12 @@ class FeedEndpoint:
             ("Cache-Control", f"private, max-age={self.services.settings.cache_ttl}"),
             ("Content-Disposition", disposition),
         ]
-        stale_age = rendered.stale_age(now)
-        if stale_age is not None:
-            headers.append(("X-Calbridge-Stale", str(stale_age)))
+        if rendered.stale_since is not None:
+            # Counted when the answer leaves: the refresh that found the outage may have taken
+            # a while.
+            answered_at = refresher.clock()
+            headers.append(("X-Calbridge-Stale", str(rendered.stale_age(answered_at))))
+            headers.append(("Age", str(rendered.data_age(answered_at))))
         if _not_modified(environ, etag, rendered.last_modified):
             return 304, headers, b""
         headers += [("Content-Type", ICS_CONTENT_TYPE), ("Content-Length", str(len(rendered.body)))]

@@ -23,6 +23,7 @@ from wtforms.validators import InputRequired, Optional
 from bridge import operations, services
 from bridge.refresh import FeedUnavailable, FeedView
 from bridge.web.access import view_for_token
+from bridge.web.headers import PAGE_HEADERS
 from bridge.web.subscribe import (
     SCOPE_LABELS,
     ClientLinks,
@@ -45,20 +46,6 @@ ERROR_TITLES = {
     405: "Not allowed",
     410: "No longer available",
     500: "Something went wrong",
-}
-
-# The page's URL is a secret: no Referer to the calendar sites it links to (same-origin keeps
-# the Origin header on our own form posts), no caching, no indexing, and nothing loaded from
-# anywhere but this origin.
-PAGE_HEADERS = {
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "private, no-store",
-    "X-Robots-Tag": "noindex, nofollow",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
 }
 
 

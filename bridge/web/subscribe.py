@@ -177,7 +177,7 @@ class Freshness:
     refreshed_at: datetime
     refreshed_text: str  # "Tue 5 May 2026, 15:30 (Europe/Berlin)"
     refreshed_ago: str
-    stale_ago: str | None  # set while an upstream fails: since when data is old
+    stale_ago: str | None  # set while an upstream fails: how old the data shown is
 
     @classmethod
     def of(
@@ -189,7 +189,8 @@ class Freshness:
             refreshed_at=refreshed_at,
             refreshed_text=f"{day(local, now.astimezone(tz).year)}, {local:%H:%M} ({zone})",
             refreshed_ago=ago(refreshed_at, now),
-            stale_ago=ago(stale_since, now) if stale_since is not None else None,
+            # The data's age, not the outage's: the data may be older than the first failure.
+            stale_ago=ago(refreshed_at, now) if stale_since is not None else None,
         )
 
 

@@ -1,0 +1,102 @@
+"""`calbridge serve` as a real process: tokens stay out of its logs however the path is
+encoded, every answer carries its security headers, /metrics needs the configured token, and
+the stale age counts from the first failure across a restart."""
+
+from __future__ import annotations
+
+import functools
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import icalendar
+
+from bridge.simulator.tagmango import Fault
+from tests.e2e.conftest import add_sources, create_feed
+from tests.e2e.processes import BridgeServer
+
+get = functools.partial(httpx.get, timeout=120)
+
+
+def token_of(ics_url: str) -> str:
+    return urlsplit(ics_url).path.removeprefix("/f/").removesuffix(".ics")
+
+
+def test_percent_encoded_feed_path_is_served_but_never_logged(upstream, bridge_env, server) -> None:
+    simulators, sim = upstream
+    add_sources(bridge_env, simulators, sim.url)
+    feed = create_feed(bridge_env)
+    token = token_of(feed["ics_url"])
+    server.start()
+    encoded = get(
+        f"{bridge_env.public_url}/%66/{token}.ics",
+        headers={"Referer": f"{bridge_env.public_url}/%66/{token}"},
+    )
+    assert encoded.status_code == 200
+    assert icalendar.Calendar.from_ical(encoded.content).walk("VEVENT")
+    assert encoded.headers["x-content-type-options"] == "nosniff"
+    assert encoded.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in encoded.headers["content-security-policy"]
+    assert "strict-transport-security" not in encoded.headers  # the public URL is http
+    assert get(f"{bridge_env.public_url}/%66/{token}").status_code == 200  # the page
+    server.stop()  # flushes the access log
+    log = server.log_path.read_text()
+    assert "GET /%66/…" in log
+    assert token not in log
+
+
+def test_join_redirect_carries_no_referrer_policy_hole(upstream, bridge_env, server) -> None:
+    simulators, sim = upstream
+    add_sources(bridge_env, simulators, sim.url)
+    feed = create_feed(bridge_env)
+    server.start()
+    calendar = icalendar.Calendar.from_ical(get(feed["ics_url"]).content)
+    joins = [str(e["URL"]) for e in calendar.walk("VEVENT") if "/j/" in str(e.get("URL", ""))]
+    assert joins
+    answers = [get(url) for url in joins]
+    redirect = next(a for a in answers if a.status_code == 302)
+    assert redirect.headers["referrer-policy"] == "no-referrer"
+    assert redirect.headers["content-security-policy"].startswith("default-src 'none'")
+    assert redirect.headers["x-content-type-options"] == "nosniff"
+
+
+def test_metrics_need_the_metrics_token_when_one_is_set(bridge_env) -> None:
+    bridge_env.extra["CALBRIDGE_METRICS_TOKEN"] = "e2e-metrics-token"
+    server = BridgeServer(bridge_env).start()
+    try:
+        anonymous = get(f"{bridge_env.public_url}/metrics")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        assert "calbridge_" not in anonymous.text
+        scraped = get(
+            f"{bridge_env.public_url}/metrics",
+            headers={"Authorization": "Bearer e2e-metrics-token"},
+        )
+        assert scraped.status_code == 200 and "calbridge_http_requests_total" in scraped.text
+    finally:
+        server.stop()
+
+
+def test_stale_age_counts_from_the_first_failure_across_a_restart(
+    upstream, bridge_env, server
+) -> None:
+    simulators, sim = upstream
+    add_sources(bridge_env, simulators, sim.url)
+    feed = create_feed(bridge_env)
+    server.start()
+    assert get(feed["ics_url"]).status_code == 200
+    simulators.tagmango.fail_next(*[Fault.error(500)] * 10_000)
+    simulators.trainercentral.fail_next("server_error", times=10_000)
+    time.sleep(1.2)  # the TTL (1 s) passes
+    asked = time.monotonic()
+    first = get(feed["ics_url"])
+    first_age = int(first.headers["x-calbridge-stale"])
+    # The outage began when this request's fetch started, not at the last success.
+    assert 0 <= first_age <= time.monotonic() - asked + 1
+    assert int(first.headers["age"]) >= first_age + 1
+    server.stop()
+    server.start()
+    again = get(feed["ics_url"])
+    later = int(again.headers["x-calbridge-stale"])
+    elapsed = time.monotonic() - asked
+    assert first_age <= later <= elapsed + 1  # the same outage, counted from the same start
