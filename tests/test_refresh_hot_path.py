@@ -222,7 +222,7 @@ def test_join_lookups_and_event_downloads_do_not_plan_the_feed(
     assert refresher.event_index(view) is refresher.event_index(view)
 
 
-def test_the_index_follows_the_archive(rig: Rig) -> None:
+def test_a_lookup_refreshes_like_a_feed_request_and_finds_new_sessions(rig: Rig) -> None:
     refresher, view = rig.refresher, rig.view
     added = "tagmango-added@cal.example.com"
     assert refresher.occurrences_for(view, added) == []
