@@ -274,7 +274,7 @@ def export_feed(app: Services, feed_id: int, *, expand: bool = False) -> bytes:
     feed = get_feed(app, feed_id)
     if feed.revoked_at is not None:
         raise Conflict(f"feed {feed_id} is revoked")
-    view = FeedView(feed, Scope.FULL, feed.owner)
+    view = FeedView(feed, Scope.FULL, feed.owner, feed.generation)
     return app.refresher.render(view, expand=expand).body
 
 

@@ -25,7 +25,8 @@ from bridge.signing import JoinSigner
 from bridge.sources import Partition, build_client, partition_for
 from bridge.store import FeedRow, FetchState, Store
 from bridge.upstream.errors import UpstreamError
-from feeds.ical import FeedOptions, plan_feed, render_event, render_feed
+from feeds.ical import FeedOptions, render_feed
+from feeds.ical_index import FeedIndex
 from feeds.model import Scope, Session
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class FeedView:
     feed: FeedRow
     scope: Scope
     owner: str  # "f<feed id>" or "s<share id>": what join links are signed for
+    generation: str  # the generation of the owner's current token, which join links carry
 
 
 @dataclass(frozen=True)
@@ -89,22 +91,25 @@ class RenderedFeed:
 
 @dataclass(frozen=True)
 class JoinLinks:
-    """The signed join links of one feed view. Equal for the same view and signer, so the
-    per-event render cache of `feeds.ical` is reused from one render of the feed to the next."""
+    """The signed join links of one feed view. Equal for the same view, token generation and
+    signer, so the per-event render cache of `feeds.ical` is reused from one render of the feed
+    to the next; a rotated token makes other links (and so other events)."""
 
     signer: JoinSigner
     public_url: str
     owner: str
+    generation: str
 
     def __call__(self, uid: str) -> str:
-        return f"{self.public_url}/j/{self.signer.sign(self.owner, uid)}"
+        return f"{self.public_url}/j/{self.signer.sign(self.owner, uid, self.generation)}"
 
 
 @dataclass
 class _CachedRender:
-    generation: tuple[int, ...]
+    generation: tuple[str | int, ...]  # the view's token generation, then its partitions'
     rendered_at: float
     feed: RenderedFeed
+    index: FeedIndex | None = None  # its events by UID, built on the first lookup (event_index)
 
 
 class Refresher:
@@ -290,7 +295,7 @@ class Refresher:
         feed = view.feed
         join_url = None
         if view.scope is Scope.FULL:
-            join_url = JoinLinks(self.signer, self.settings.public_url, view.owner)
+            join_url = JoinLinks(self.signer, self.settings.public_url, view.owner, view.generation)
         return FeedOptions(
             name=feed.name,
             timezone=feed.timezone,
@@ -332,7 +337,7 @@ class Refresher:
         refreshed_at = min(state.last_success_at for state in states)
 
         key = (view.owner, view.scope, expand)
-        generation = tuple(self._generation.get(p, 0) for p in partitions)
+        generation = (view.generation, *(self._generation.get(p, 0) for p in partitions))
         rendered = self._cached_render(key, generation)
         if rendered is None:
             with self._guard:
@@ -351,7 +356,7 @@ class Refresher:
         )
 
     def _cached_render(
-        self, key: tuple[str, Scope, bool], generation: tuple[int, ...]
+        self, key: tuple[str, Scope, bool], generation: tuple[str | int, ...]
     ) -> RenderedFeed | None:
         cached = self._renders.get(key)
         if (
@@ -383,25 +388,38 @@ class Refresher:
             stale_since=None,
         )
 
-    def render_event(self, view: FeedView, uid: str) -> bytes | None:
-        """One event (or series) of the feed as its own calendar, for download."""
+    def event_index(self, view: FeedView) -> FeedIndex:
+        """The view's events by UID, for a join click or an event download: built once per
+        rendered feed and kept in its cache entry, so a lookup never plans the whole feed.
+        Refreshes like `render` (raises FeedUnavailable)."""
+        self.render(view)  # the current rendered feed; its entry is the index's home
+        key = (view.owner, view.scope, False)
+        entry = self._renders.get(key)
+        if entry is None:  # only if the entry was dropped meanwhile: build one, uncached
+            return self._build_index(view)
+        index = entry.index
+        if index is None:
+            with self._guard:
+                lock = self._render_locks.setdefault(key, threading.Lock())
+            with lock:  # single-flight, like the render itself
+                index = entry.index
+                if index is None:
+                    index = entry.index = self._build_index(view)
+        return index
+
+    def _build_index(self, view: FeedView) -> FeedIndex:
         now = self.clock()
         sessions = self.sessions(view.feed, self.partitions(view.feed), now)
-        for expand in (False, True):
-            body = render_event(sessions, self.options(view, expand=expand, now=now), uid)
-            if body is not None:
-                return body
-        return None
+        return FeedIndex(sessions, self.options(view, expand=False, now=now))
+
+    def render_event(self, view: FeedView, uid: str) -> bytes | None:
+        """One event (or series) of the feed as its own calendar, for download. A UID of the
+        expanded feed (one occurrence of a series) is found too."""
+        return self.event_index(view).render_event(uid)
 
     def occurrences_for(self, view: FeedView, uid: str) -> list[Session]:
         """The archived occurrences behind one event UID (a single session or a series)."""
-        now = self.clock()
-        sessions = self.sessions(view.feed, self.partitions(view.feed), now)
-        for expand in (False, True):
-            for planned in plan_feed(sessions, self.options(view, expand=expand, now=now)):
-                if planned.uid == uid:
-                    return list(planned.sessions)
-        return []
+        return list(self.event_index(view).occurrences(uid))
 
 
 def pick_occurrence(occurrences: list[Session], now: datetime) -> Session | None:

@@ -5,10 +5,18 @@ only `hash_token(token)` is stored, so a leaked database does not leak working f
 rotation or revocation takes effect on the next request.
 
 Join tokens are deterministic, so the same event always carries the same link and a feed's
-bytes stay stable: an itsdangerous signature over (owner, event uid), where the owner is the
-feed ("f12") or share link ("s3") the link was published in. The newest key signs; the keys
+bytes stay stable: an itsdangerous signature over (owner, event uid, generation), where the
+owner is the feed ("f12") or share link ("s3") the link was published in and the generation
+names that owner's current token (`token_generation`: a short digest of its hash, so it changes
+exactly when the token is rotated). A join link published under an earlier token, for instance
+in a leaked copy of the feed from before `feed rotate`, is thereby told apart from the links the
+new address publishes and refused (bridge.web.access.join_view). The newest key signs; the keys
 in CALBRIDGE_SECRET_KEY_FALLBACKS still verify during a key rotation. itsdangerous compares
 signatures in constant time.
+
+Join links published before generations existed are [owner, uid] only: `verify` returns them
+with `generation=None`, and bridge.web.access.join_view accepts them only while their feed has
+never been rotated (then the token they were published under is still the current one).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 from itsdangerous import BadData, URLSafeSerializer
 
 JOIN_SALT = "calbridge.join"
+GENERATION_LENGTH = 12  # hex digits of a token generation: 48 bits, never equal by chance
 MAX_JOIN_TOKEN_LENGTH = 2048  # longer input is refused before any decoding work
 
 
@@ -38,16 +47,30 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def token_generation(token_hash: str) -> str:
+    """The generation of a feed or share token, from its stored hash, for join tokens to carry.
+
+    A digest of the hash rather than a piece of it, so a join link (whose payload anyone can
+    read) shows nothing of the value the database looks tokens up by.
+    """
+    if not token_hash:
+        raise ValueError("a token generation needs the token's hash")
+    digest = hashlib.sha256(f"{JOIN_SALT}.generation:{token_hash}".encode("ascii"))
+    return digest.hexdigest()[:GENERATION_LENGTH]
+
+
 class BadJoinToken(Exception):
     """A join token that was not made by this instance (forged, garbled or from an old key)."""
 
 
 @dataclass(frozen=True, slots=True)
 class JoinClaim:
-    """What a valid join token says: which feed/share published it, for which event."""
+    """What a valid join token says: which feed/share published it, for which event, under
+    which generation of its token (None: a link from before generations, see the module doc)."""
 
     owner: str
     uid: str
+    generation: str | None = None
 
 
 class JoinSigner:
@@ -62,11 +85,12 @@ class JoinSigner:
             keys, salt=JOIN_SALT, signer_kwargs={"digest_method": hashlib.sha256}
         )
 
-    def sign(self, owner: str, uid: str) -> str:
-        """The join token for event `uid` published by `owner`; same input, same token."""
-        if not owner or not uid:
-            raise ValueError("a join token needs an owner and an event uid")
-        token = self._serializer.dumps([owner, uid])
+    def sign(self, owner: str, uid: str, generation: str) -> str:
+        """The join token for event `uid` published by `owner` under its token `generation`;
+        same input, same token."""
+        if not owner or not uid or not generation:
+            raise ValueError("a join token needs an owner, an event uid and a generation")
+        token = self._serializer.dumps([owner, uid, generation])
         assert isinstance(token, str)
         return token
 
@@ -80,9 +104,9 @@ class JoinSigner:
             raise BadJoinToken("the join link is not valid") from None
         if (
             not isinstance(payload, list)
-            or len(payload) != 2
+            or len(payload) not in (2, 3)
             or not all(isinstance(part, str) and part for part in payload)
         ):
             # Signed by us, so only a bug or a change of format can get here.
             raise BadJoinToken("the join link has an unknown format")
-        return JoinClaim(owner=payload[0], uid=payload[1])
+        return JoinClaim(*payload)

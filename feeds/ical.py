@@ -7,7 +7,8 @@ sessions in any order give the same bytes: no clock, no randomness, events sorte
 then UID. Rendered events are kept in a bounded LRU cache keyed by the event's sessions and
 the options that affect it, so re-rendering a feed in which one session changed only writes
 that one event again. `feeds.ical_reference` builds the same feed with icalendar objects; the
-tests hold the two byte-identical.
+tests hold the two byte-identical. `feeds.ical_index` finds one event of a feed by UID, and
+writes it alone, without planning the whole feed again.
 
 Calendar properties: VERSION, PRODID, CALSCALE, NAME + X-WR-CALNAME, DESCRIPTION +
 X-WR-CALDESC (when given), X-WR-TIMEZONE (unless a time had to be written in UTC in a zoned
@@ -187,7 +188,12 @@ def iter_feed(sessions: Iterable[Session], options: FeedOptions) -> Iterator[byt
 def render_event(sessions: Iterable[Session], options: FeedOptions, uid: str) -> bytes | None:
     """A calendar holding just the event `uid` (with its overrides and VTIMEZONE), or None."""
     prepared = _prepare(sessions, options)
-    blocks = [b for b in prepared.blocks if b.planned.uid == uid]
+    return _event_calendar(prepared, options, [b for b in prepared.blocks if b.planned.uid == uid])
+
+
+def _event_calendar(
+    prepared: _Prepared, options: FeedOptions, blocks: list[_Block]
+) -> bytes | None:
     if not blocks:
         return None
     header = calendar_component(
@@ -207,13 +213,7 @@ def plan_feed(sessions: Iterable[Session], options: FeedOptions) -> list[Planned
 def _prepare(sessions: Iterable[Session], options: FeedOptions) -> _Prepared:
     chosen = _select(sessions, options)
     window = _window(chosen, options)
-    ctx = RenderContext(
-        zone=_effective_zone(options.timezone, window),
-        scope=options.scope,
-        alarm_minutes=options.alarm_minutes,
-        uid_domain=options.uid_domain,
-        join_url=options.join_url,
-    )
+    ctx = _render_context(options, window)
     ctx_key = _context_key(ctx)
     blocks: list[_Block] = []
     groups: dict[str, list[Session]] = {}
@@ -229,6 +229,18 @@ def _prepare(sessions: Iterable[Session], options: FeedOptions) -> _Prepared:
         blocks.extend(_group_blocks(ctx_key, tuple(group)))
     blocks.sort(key=_block_order)
     return _Prepared(ctx, blocks, window)
+
+
+def _render_context(
+    options: FeedOptions, window: tuple[datetime, datetime] | None
+) -> RenderContext:
+    return RenderContext(
+        zone=_effective_zone(options.timezone, window),
+        scope=options.scope,
+        alarm_minutes=options.alarm_minutes,
+        uid_domain=options.uid_domain,
+        join_url=options.join_url,
+    )
 
 
 def _select(sessions: Iterable[Session], options: FeedOptions) -> list[Session]:

@@ -269,3 +269,13 @@ def test_event_download_is_one_event_as_an_attachment(harness: Harness) -> None:
     ]
     missing = harness.client.get(f"/f/{harness.token}/events/nothing@here.ics")
     assert missing.status_code == 404 and missing.content_type == "text/plain; charset=utf-8"
+
+
+def test_event_download_of_a_feed_without_data_yet_is_503(harness: Harness) -> None:
+    harness.upstream.failing = True
+    response = harness.client.get(f"/f/{harness.token}/events/tagmango-c1@cal.example.org.ics")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "60"
+    assert response.content_type == "text/plain; charset=utf-8"
+    assert response.get_data(as_text=True) == (
+        "This calendar has no data yet: mango: connection refused\n"
+    )

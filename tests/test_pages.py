@@ -375,7 +375,9 @@ def uid_of(harness: Harness, upstream_id: str) -> str:
     refresher = harness.services.refresher
     feed = harness.services.store.feed(harness.feed_id)
     now = refresher.clock()
-    options = refresher.options(FeedView(feed, Scope.FULL, f"f{feed.id}"), expand=False, now=now)
+    options = refresher.options(
+        FeedView(feed, Scope.FULL, feed.owner, feed.generation), expand=False, now=now
+    )
     sessions = refresher.sessions(feed, refresher.partitions(feed), now)
     for planned in plan_feed(sessions, options):
         if any(session.upstream_id == upstream_id for session in planned.sessions):
@@ -385,7 +387,8 @@ def uid_of(harness: Harness, upstream_id: str) -> str:
 
 def join_path(harness: Harness, upstream_id: str) -> str:
     uid = uid_of(harness, upstream_id)
-    return "/j/" + harness.services.refresher.signer.sign(f"f{harness.feed_id}", uid)
+    feed = harness.services.store.feed(harness.feed_id)
+    return "/j/" + harness.services.refresher.signer.sign(feed.owner, uid, feed.generation)
 
 
 def test_join_refusal_pages_render_in_the_same_style(harness: Harness) -> None:

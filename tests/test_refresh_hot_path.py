@@ -2,8 +2,9 @@
 
 A cached feed is served without database queries (the source kinds and fetch states are
 kept between this process's fetches), concurrent requests that miss the cache share one
-render, and a re-render after the TTL reuses the per-event render cache because the join
-links of a view compare equal from one render to the next.
+render, a re-render after the TTL reuses the per-event render cache because the join
+links of a view compare equal from one render to the next, and a join click or event download
+looks its UID up in an index kept with the rendered feed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import event
 
 import bridge.refresh
+import feeds.ical
 from bridge.crypto import CredentialBox
 from bridge.metrics import Metrics
 from bridge.refresh import FeedView, JoinLinks, Refresher
@@ -92,7 +94,13 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         statements.append(statement)
 
     event.listen(store._engine, "before_cursor_execute", record)
-    yield Rig(refresher, upstream, FeedView(feed, Scope.FULL, f"f{feed.id}"), statements, now)
+    yield Rig(
+        refresher,
+        upstream,
+        FeedView(feed, Scope.FULL, feed.owner, feed.generation),
+        statements,
+        now,
+    )
     store.close()
 
 
@@ -152,7 +160,7 @@ def test_join_links_of_one_view_compare_equal(rig: Rig) -> None:
     first = refresher.options(view, expand=False, now=NOW).join_url
     second = refresher.options(view, expand=False, now=NOW + timedelta(hours=1)).join_url
     assert isinstance(first, JoinLinks) and first == second and hash(first) == hash(second)
-    other = FeedView(view.feed, Scope.FULL, "s99")
+    other = FeedView(view.feed, Scope.FULL, "s99", view.generation)
     assert refresher.options(other, expand=False, now=NOW).join_url != first
     link = first("tagmango-s1@cal.example.com")
     assert link.startswith("https://cal.example.com/j/")
@@ -173,7 +181,51 @@ def test_rerender_after_the_ttl_gives_the_same_bytes_as_icalendar(rig: Rig) -> N
 def test_an_unknown_source_is_a_clear_error(rig: Rig) -> None:
     refresher, view = rig.refresher, rig.view
     broken = FeedView(
-        type(view.feed)(**{**vars(view.feed), "source_ids": (999,)}), Scope.FULL, "f1"
+        type(view.feed)(**{**vars(view.feed), "source_ids": (999,)}),
+        Scope.FULL,
+        "f1",
+        view.generation,
     )
     with pytest.raises(LookupError, match="feed source 999 does not exist"):
         refresher.partitions(broken.feed)
+
+
+def test_join_lookups_and_event_downloads_do_not_plan_the_feed(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A join click or a single-event download, for a known UID or not, is a lookup in the
+    index kept with the rendered feed: no planning of the feed, no database query."""
+    refresher, view = rig.refresher, rig.view
+    rig.upstream.sessions = [session(f"m{i}", 2 + i / 2) for i in range(3000)]
+    refresher.render(view)
+    known = "tagmango-m1234@cal.example.com"
+    assert refresher.occurrences_for(view, known)  # the first lookup builds the index
+    plans: list[object] = []
+    real_prepare = feeds.ical._prepare
+
+    def counting_prepare(*args: Any, **kwargs: Any) -> Any:
+        plans.append(args)
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(feeds.ical, "_prepare", counting_prepare)
+    rig.statements.clear()
+    for n in range(100):
+        unknown = f"tagmango-nothing-{n}@cal.example.com"
+        assert refresher.occurrences_for(view, unknown) == []
+        assert refresher.render_event(view, unknown) is None
+    (found,) = refresher.occurrences_for(view, known)
+    assert found.upstream_id == "m1234"
+    download = refresher.render_event(view, known)
+    assert download is not None and download.count(b"BEGIN:VEVENT") == 1
+    assert plans == [] and rig.statements == []
+    assert refresher.event_index(view) is refresher.event_index(view)
+
+
+def test_a_lookup_refreshes_like_a_feed_request_and_finds_new_sessions(rig: Rig) -> None:
+    refresher, view = rig.refresher, rig.view
+    added = "tagmango-added@cal.example.com"
+    assert refresher.occurrences_for(view, added) == []
+    rig.upstream.sessions.append(session("added", 5))
+    refresher._next_fetch.clear()  # the TTL has passed: the next lookup refreshes first
+    (found,) = refresher.occurrences_for(view, added)
+    assert found.upstream_id == "added"

@@ -33,6 +33,7 @@ def _feed_row(row: FeedTable) -> FeedRow:
         created_at=row.created_at,
         rotated_at=row.rotated_at,
         revoked_at=row.revoked_at,
+        token_hash=row.token_hash,
     )
 
 
@@ -45,6 +46,7 @@ _FEED_COLUMNS = (
             FeedTable.id, FeedTable.name, FeedTable.timezone, FeedTable.history_days,
             FeedTable.horizon_days, FeedTable.filters, FeedTable.alarm_minutes,
             FeedTable.created_at, FeedTable.rotated_at, FeedTable.revoked_at,
+            FeedTable.token_hash,
         )
     ),
     FeedSourceTable.source_id,
@@ -61,7 +63,7 @@ _SHARE_COLUMNS = tuple(
     column.label(f"share_{column.key}")
     for column in (
         ShareTable.id, ShareTable.scope, ShareTable.created_at, ShareTable.expires_at,
-        ShareTable.revoked_at,
+        ShareTable.revoked_at, ShareTable.token_hash,
     )
 )  # fmt: skip
 _SHARE_BY_TOKEN = (
@@ -88,6 +90,7 @@ def _feed_from_rows(rows: Sequence[Any]) -> FeedRow:
         created_at=first.feed_created_at,
         rotated_at=first.feed_rotated_at,
         revoked_at=first.feed_revoked_at,
+        token_hash=first.feed_token_hash,
     )
 
 
@@ -101,6 +104,7 @@ def _share_from_rows(rows: Sequence[Any]) -> ShareRow:
         created_at=first.share_created_at,
         expires_at=first.share_expires_at,
         revoked_at=first.share_revoked_at,
+        token_hash=first.share_token_hash,
     )
 
 
@@ -112,6 +116,7 @@ def _share_row(row: ShareTable, feed: FeedRow) -> ShareRow:
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        token_hash=row.token_hash,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from bridge.signing import token_generation
 from feeds.model import Scope, SourceKind
 
 
@@ -103,11 +104,17 @@ class FeedRow:
     created_at: datetime
     rotated_at: datetime | None = None
     revoked_at: datetime | None = None
+    token_hash: str = field(repr=False, kw_only=True)
 
     @property
     def owner(self) -> str:
         """The owner name used in join tokens published by this feed."""
         return f"f{self.id}"
+
+    @property
+    def generation(self) -> str:
+        """The generation of the feed's current token, which its join links carry."""
+        return token_generation(self.token_hash)
 
     def gone_reason(self, now: datetime) -> str | None:
         """ "revoked" once the feed was revoked (at once, whatever `now` says), else None."""
@@ -124,6 +131,7 @@ class ShareRow:
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    token_hash: str = field(repr=False, kw_only=True)
 
     @property
     def feed_id(self) -> int:
@@ -133,6 +141,12 @@ class ShareRow:
     def owner(self) -> str:
         """The owner name used in join tokens published by this share link."""
         return f"s{self.id}"
+
+    @property
+    def generation(self) -> str:
+        """The generation of the share link's own token, which its join links carry (not the
+        feed's: rotating the feed leaves its share links, and their join links, working)."""
+        return token_generation(self.token_hash)
 
     def gone_reason(self, now: datetime) -> str | None:
         """ "revoked" (the link or its feed), "expired", or None while the link works."""

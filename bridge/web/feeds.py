@@ -8,7 +8,8 @@ bare WSGI app in front of Flask (`FeedEndpoint`): a request is one token lookup,
 render and a few headers, with none of Flask's per-request machinery (request context,
 session, after-request hooks), which cost several times the rest. Every other request,
 including other methods on the feed's URL, goes on to Flask. Single-event downloads are rare
-and stay a Flask view.
+and stay a Flask view; they find the event through the feed's index (Refresher.event_index),
+so an unknown UID costs no more than a known one, whatever the feed's size.
 """
 
 from __future__ import annotations
@@ -142,7 +143,12 @@ def plain_text_error(error: HTTPException) -> Response:
 def event(token: str, uid: str) -> Response:
     app = services()
     view = view_for_token(app.store, token, app.refresher.clock())
-    body = app.refresher.render_event(view, uid)
+    try:
+        body = app.refresher.render_event(view, uid)
+    except FeedUnavailable as unavailable:
+        response = Response(f"{unavailable.reason}\n", 503, content_type=TEXT_CONTENT_TYPE)
+        response.headers["Retry-After"] = str(unavailable.retry_after)
+        return response
     if body is None:
         abort(404, "This event is not in the calendar (any more).")
     response = Response(body, content_type=ICS_CONTENT_TYPE)

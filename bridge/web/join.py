@@ -1,9 +1,12 @@
 """`/j/<token>`: check a signed join link and redirect to the meeting's current URL.
 
-The token names the feed or share it was issued for and the event's UID. On each
-click we check the signature, that the feed or share is still active, that the
-session is not long over and that the target is a web address; otherwise the
-person gets a page that says why, with the matching status.
+The token names the feed or share it was issued for, the generation of that feed's or
+share's token it was published under, and the event's UID. On each click we check the
+signature, that the feed or share is still active and its token not rotated since (see
+bridge.web.access.join_view), that the session is not long over and that the target is a web
+address; otherwise the person gets a page that says why, with the matching status. The event
+is found through the feed's index (Refresher.event_index), so a click costs the same however
+large the feed is.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from bridge import services
-from bridge.refresh import pick_occurrence
+from bridge.refresh import FeedUnavailable, pick_occurrence
 from bridge.signing import BadJoinToken
-from bridge.web.access import view_for_owner
+from bridge.web.access import join_view
 from feeds.model import is_web_url
 
 blueprint = Blueprint("join", __name__)
@@ -32,7 +35,7 @@ def html_error(error: HTTPException) -> tuple[str, int]:
 
 
 @blueprint.get("/j/<token>")
-def join(token: str) -> Response | tuple[str, int]:
+def join(token: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     app = services()
     try:
         claim = app.refresher.signer.verify(token)
@@ -44,8 +47,12 @@ def join(token: str) -> Response | tuple[str, int]:
             "Use the Join link in your calendar event.",
         )
     now = app.refresher.clock()
-    view = view_for_owner(app.store, claim.owner, now)
-    occurrences = app.refresher.occurrences_for(view, claim.uid)
+    view = join_view(app.store, claim, now)
+    try:
+        occurrences = app.refresher.occurrences_for(view, claim.uid)
+    except FeedUnavailable as unavailable:
+        page, status = refusal(503, "This calendar has no data yet", unavailable.reason)
+        return page, status, {"Retry-After": str(unavailable.retry_after)}
     if not occurrences:
         return refusal(
             404,

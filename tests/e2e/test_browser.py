@@ -355,7 +355,8 @@ def test_join_refusal_pages_render(visitor: Visitor, site: Site) -> None:
     assert axe_violations(page) == []
 
     signer = site.services.refresher.signer
-    owner = f"f{site.owner_id}"
+    owner_feed = site.services.store.feed(site.owner_id)
+    owner, generation = owner_feed.owner, owner_feed.generation
     page.goto(site.owner_url)
     cancelled = session_item(page, CANCELLED_TITLE)
     assert cancelled.locator("a.join").count() == 0
@@ -364,12 +365,15 @@ def test_join_refusal_pages_render(visitor: Visitor, site: Site) -> None:
         site.owner_id, "full", datetime.now(UTC) - timedelta(hours=1)
     )
     cases = {
-        f"/j/{signer.sign(owner, cancelled_uid)}": (410, "This session was cancelled"),
-        f"/j/{signer.sign(owner, 'tagmango-gone@127.0.0.1')}": (
+        f"/j/{signer.sign(owner, cancelled_uid, generation)}": (410, "This session was cancelled"),
+        f"/j/{signer.sign(owner, 'tagmango-gone@127.0.0.1', generation)}": (
             404,
             "This session is no longer in the calendar",
         ),
-        f"/j/{signer.sign(f's{expired.id}', cancelled_uid)}": (410, "Link no longer works"),
+        f"/j/{signer.sign(expired.owner, cancelled_uid, expired.generation)}": (
+            410,
+            "Link no longer works",
+        ),
         "/j/forged-token.not-signed-by-us": (400, "This join link is not valid"),
     }
     for path, (status, title) in cases.items():
