@@ -3,6 +3,10 @@
 A client either returns every session in the window (plus warnings about records it
 had to skip) or raises an `UpstreamError`. It never returns a partial list, because
 the refresh loop treats a missing session as a cancellation.
+
+Every `FetchResult` holds its sessions to the field limits of `feeds.limits` as it is made,
+so each source's data is capped in this one place, whatever client or parser produced it;
+each field cut is added to `warnings`, which the refresh loop logs.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from feeds.limits import cap_sessions
 from feeds.model import Session
 
 
@@ -20,6 +25,12 @@ class FetchResult:
 
     sessions: list[Session]
     warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        capped, notes = cap_sessions(self.sessions)
+        if notes:
+            object.__setattr__(self, "sessions", capped)
+            object.__setattr__(self, "warnings", [*self.warnings, *notes])
 
 
 @runtime_checkable
