@@ -25,7 +25,8 @@ from bridge.signing import JoinSigner
 from bridge.sources import Partition, build_client, partition_for
 from bridge.store import FeedRow, FetchState, Store
 from bridge.upstream.errors import UpstreamError
-from feeds.ical import FeedOptions, plan_feed, render_event, render_feed
+from feeds.fitting import fit_feed
+from feeds.ical import FeedOptions, plan_feed, render_event
 from feeds.model import Scope, Session
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class RenderedFeed:
     last_modified: datetime
     refreshed_at: datetime  # the oldest last-good fetch among the feed's partitions
     stale_since: datetime | None  # set when an upstream is failing and older data is served
+    # What was done to keep the feed under Google's size limit (feeds.fitting); empty normally.
+    size_warnings: tuple[str, ...] = ()
 
     def stale_age(self, now: datetime) -> int | None:
         if self.stale_since is None:
@@ -312,9 +315,7 @@ class Refresher:
                     self._renders[key] = _CachedRender(generation, time.monotonic(), rendered)
         if stale_since is not None:
             self.metrics.stale_serves.inc()
-        return RenderedFeed(
-            rendered.body, rendered.etag, rendered.last_modified, refreshed_at, stale_since
-        )
+        return replace(rendered, refreshed_at=refreshed_at, stale_since=stale_since)
 
     def _cached_render(
         self, key: tuple[str, Scope, bool], generation: tuple[int, ...]
@@ -337,7 +338,10 @@ class Refresher:
         refreshed_at: datetime,
     ) -> RenderedFeed:
         sessions = self.sessions(view.feed, partitions, now)
-        body = render_feed(sessions, self.options(view, expand=expand, now=now))
+        fitted = fit_feed(sessions, self.options(view, expand=expand, now=now), now=now)
+        body = fitted.body
+        if fitted.notes:
+            log.warning("feed %s (%s): %s", view.feed.id, view.owner, "; ".join(fitted.notes))
         last_modified = max(
             (s.changed_at for s in sessions if s.changed_at), default=view.feed.created_at
         )
@@ -347,6 +351,7 @@ class Refresher:
             last_modified=last_modified,
             refreshed_at=refreshed_at,
             stale_since=None,
+            size_warnings=fitted.notes,
         )
 
     def render_event(self, view: FeedView, uid: str) -> bytes | None:
