@@ -26,7 +26,7 @@ from bridge.sources import Partition, build_client, partition_for
 from bridge.store import FeedRow, FetchState, Store
 from bridge.upstream.errors import UpstreamError
 from feeds.fitting import fit_feed
-from feeds.ical import FeedOptions, plan_feed, render_event
+from feeds.ical import FeedOptions, plan_feed, render_event, render_feed
 from feeds.model import Scope, Session
 
 log = logging.getLogger(__name__)
@@ -338,7 +338,8 @@ class Refresher:
         refreshed_at: datetime,
     ) -> RenderedFeed:
         sessions = self.sessions(view.feed, partitions, now)
-        fitted = fit_feed(sessions, self.options(view, expand=expand, now=now), now=now)
+        options = self.options(view, expand=expand, now=now)
+        fitted = fit_feed(sessions, options, now=now, render=render_feed)
         body = fitted.body
         if fitted.notes:
             log.warning("feed %s (%s): %s", view.feed.id, view.owner, "; ".join(fitted.notes))

@@ -47,12 +47,15 @@ def fit_feed(
     *,
     now: datetime,
     budget: int | None = None,
+    render: Callable[[Sequence[Session], FeedOptions], bytes] = render_feed,
 ) -> FittedFeed:
     """The feed of `sessions` at most `budget` bytes long (default FEED_BYTE_BUDGET) if it
-    can be made so by the steps of the module docstring, with a note for each step taken."""
+    can be made so by the steps of the module docstring, with a note for each step taken.
+
+    `render` writes the feed as it is (the first, and for most feeds only, render)."""
     limit = FEED_BYTE_BUDGET if budget is None else budget
     sessions = list(sessions)
-    body = render_feed(sessions, options)
+    body = render(sessions, options)
     if len(body) <= limit:
         return FittedFeed(body)
     notes = [
