@@ -75,11 +75,30 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
+def _obviously_within_limits(s: Session) -> bool:
+    """A quick check that holds for nearly every session (a fetch runs it on each)."""
+    return (
+        len(s.title) <= MAX_TITLE_CHARS
+        and len(s.description) <= MAX_DESCRIPTION_CHARS
+        and len(s.upstream_id) <= MAX_ID_CHARS
+        and len(s.series_key or "") <= MAX_ID_CHARS
+        and len(s.product_id or "") <= MAX_ID_CHARS
+        and len(s.organizer_name or "") <= MAX_NAME_CHARS
+        and len(s.product_title or "") <= MAX_NAME_CHARS
+        and len(s.platform or "") <= MAX_NAME_CHARS
+        and len(s.timezone or "") <= MAX_NAME_CHARS
+        and len(s.organizer_email or "") <= MAX_EMAIL_CHARS
+        and len(s.meeting_url or "") <= MAX_HOST_CHARS  # so its host name is short enough too
+    )
+
+
 def cap_session(session: Session) -> tuple[Session, list[str]]:
     """`session` with every field within its limit, and one warning per field changed.
 
     The common case (nothing too long) returns the same object and no warnings.
     """
+    if _obviously_within_limits(session):
+        return session, []
     changes: dict[str, object] = {}
     notes: list[str] = []
 
