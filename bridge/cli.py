@@ -215,10 +215,13 @@ def feed_list(as_json: bool) -> None:
 @click.argument("feed_id", type=int)
 @json_option
 def feed_show(feed_id: int, as_json: bool) -> None:
-    """Show one feed and its share links."""
+    """Show one feed and its share links, and any warning about its size."""
     with reported_errors():
         result = operations.show_feed(load_services(), feed_id)
     emit(result, as_json)
+    if not as_json:
+        for warning in result["warnings"]:
+            click.echo(f"calbridge: warning: {warning}", err=True)
 
 
 @feed.command("rotate")

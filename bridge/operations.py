@@ -15,6 +15,7 @@ from bridge import Services
 from bridge.links import FeedLinks
 from bridge.refresh import FeedView
 from bridge.sources import SourceConfigError, partition_for
+from feeds.fitting import fit_feed
 from feeds.model import Scope, SourceKind
 
 MAX_DAYS = 3660
@@ -252,7 +253,20 @@ def list_feeds(app: Services) -> list[dict[str, Any]]:
 def show_feed(app: Services, feed_id: int) -> dict[str, Any]:
     feed = get_feed(app, feed_id)
     shares = [share_info(app, share) for share in app.store.list_shares(feed.id)]
-    return {**feed_info(app, feed), "shares": shares}
+    return {**feed_info(app, feed), "shares": shares, "warnings": size_warnings(app, feed)}
+
+
+def size_warnings(app: Services, feed: Any) -> list[str]:
+    """What keeping the owner's feed under Google's size limit takes now (empty: nothing),
+    worked out from the archived sessions, as the service renders it, without asking upstream."""
+    if feed.revoked_at is not None:
+        return []
+    refresher = app.refresher
+    now = refresher.clock()
+    view = FeedView(feed, Scope.FULL, feed.owner)
+    sessions = refresher.sessions(feed, refresher.partitions(feed), now)
+    options = refresher.options(view, expand=False, now=now)
+    return list(fit_feed(sessions, options, now=now).notes)
 
 
 def rotate_feed(app: Services, feed_id: int) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from bridge.signing import JoinSigner
 from bridge.sources import Partition, build_client, partition_for
 from bridge.store import FeedRow, FetchState, Store
 from bridge.upstream.errors import UpstreamError
+from feeds.fitting import fit_feed
 from feeds.ical import FeedOptions, render_feed
 from feeds.ical_index import FeedIndex
 from feeds.model import Scope, Session
@@ -77,6 +78,8 @@ class RenderedFeed:
     # Set while an upstream is failing and older data is served: when that outage began
     # (the first failed fetch after the last success, as stored with the fetch state).
     stale_since: datetime | None
+    # What was done to keep the feed under Google's size limit (feeds.fitting); empty normally.
+    size_warnings: tuple[str, ...] = ()
 
     def stale_age(self, now: datetime) -> int | None:
         """Whole seconds since the outage began (None when not stale)."""
@@ -351,9 +354,7 @@ class Refresher:
                     self._renders[key] = _CachedRender(generation, time.monotonic(), rendered)
         if stale_since is not None:
             self.metrics.stale_serves.inc()
-        return RenderedFeed(
-            rendered.body, rendered.etag, rendered.last_modified, refreshed_at, stale_since
-        )
+        return replace(rendered, refreshed_at=refreshed_at, stale_since=stale_since)
 
     def _cached_render(
         self, key: tuple[str, Scope, bool], generation: tuple[str | int, ...]
@@ -376,7 +377,11 @@ class Refresher:
         refreshed_at: datetime,
     ) -> RenderedFeed:
         sessions = self.sessions(view.feed, partitions, now)
-        body = render_feed(sessions, self.options(view, expand=expand, now=now))
+        options = self.options(view, expand=expand, now=now)
+        fitted = fit_feed(sessions, options, now=now, render=render_feed)
+        body = fitted.body
+        if fitted.notes:
+            log.warning("feed %s (%s): %s", view.feed.id, view.owner, "; ".join(fitted.notes))
         last_modified = max(
             (s.changed_at for s in sessions if s.changed_at), default=view.feed.created_at
         )
@@ -386,6 +391,7 @@ class Refresher:
             last_modified=last_modified,
             refreshed_at=refreshed_at,
             stale_since=None,
+            size_warnings=fitted.notes,
         )
 
     def event_index(self, view: FeedView) -> FeedIndex:

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 
 from icalendar import Timezone
 
+from feeds.limits import FEED_BYTE_BUDGET
 from feeds.timezones import check_vtimezone, load_zone
 
 __all__ = ["LintProblem", "lint"]
 
-MAX_FEED_BYTES = 900_000
+MAX_FEED_BYTES = FEED_BYTE_BUDGET  # the budget feeds.fitting holds every feed to
 MAX_FEED_EVENTS = 1000
 MAX_LINE_OCTETS = 75
 MAX_PER_RULE = 20

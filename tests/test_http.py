@@ -6,6 +6,8 @@ UpstreamHTTP records the waits instead of sleeping, so backoff tests are instant
 
 from __future__ import annotations
 
+import gzip
+import logging
 import random
 import socket
 import threading
@@ -28,6 +30,7 @@ from bridge.upstream.errors import (
     UpstreamUnavailable,
 )
 from bridge.upstream.http import (
+    MAX_BODY_BYTES,
     Backoff,
     RateBudget,
     UpstreamHTTP,
@@ -199,6 +202,64 @@ def test_invalid_or_truncated_json_is_a_protocol_error(
 ) -> None:
     app.replies.append((200, {}, body))
     with make_http(Sleeps()) as http, pytest.raises(UpstreamProtocolError, match="JSON"):
+        http.get_json(url)
+
+
+def json_of_size(size: int) -> bytes:
+    """A valid JSON object of exactly `size` bytes."""
+    return b'{"pad": "' + b"x" * (size - len(b'{"pad": ""}')) + b'"}'
+
+
+def test_a_ten_megabyte_body_is_refused_and_logged(
+    app: Scripted, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.replies.append((200, {}, json_of_size(10 * 1024 * 1024)))
+    with (
+        caplog.at_level(logging.WARNING, logger="bridge.upstream.http"),
+        make_http(Sleeps()) as http,
+        pytest.raises(UpstreamProtocolError) as caught,
+    ):
+        http.get_json(url)
+    message = str(caught.value)
+    assert message.startswith("tm-test: ")
+    assert f"over the {MAX_BODY_BYTES:,}-byte limit" in message
+    assert "10,485,760 bytes announced" in message and "last good data is kept" in message
+    assert len(app.requests) == 1  # not retried: the same answer would come again
+    assert [r.getMessage() for r in caplog.records] == [message]
+
+
+def test_a_body_within_the_limit_is_read_whole(app: Scripted, url: str) -> None:
+    body = json_of_size(4096)
+    app.replies.append((200, {}, body))
+    with make_http(Sleeps(), max_body_bytes=4096) as http:
+        assert http.get_json(url) == {"pad": "x" * (4096 - 11)}
+
+
+def test_a_body_without_length_is_cut_off_as_it_streams(app: Scripted, url: str) -> None:
+    chunks = (b"x" * 1024 for _ in range(64))  # chunked transfer: no Content-Length
+    app.replies.append((200, {}, chunks))  # type: ignore[arg-type]
+    with (
+        make_http(Sleeps(), max_body_bytes=10_000) as http,
+        pytest.raises(UpstreamProtocolError, match=r"10,000-byte limit \(stopped reading at"),
+    ):
+        http.get_json(url)
+
+
+def test_a_compressed_body_counts_as_it_decodes(app: Scripted, url: str) -> None:
+    small = gzip.compress(json_of_size(20_000))
+    assert len(small) < 1000
+    app.replies.append((200, {"Content-Encoding": "gzip"}, small))
+    with make_http(Sleeps(), max_body_bytes=10_000) as http:
+        with pytest.raises(UpstreamProtocolError, match="limit"):
+            http.get_json(url)
+        app.replies.append((200, {"Content-Encoding": "gzip"}, small))
+        http.max_body_bytes = 20_000
+        assert len(http.get_json(url)["pad"]) == 20_000 - 11
+
+
+def test_a_huge_error_body_still_gives_its_error(app: Scripted, url: str) -> None:
+    app.replies.append((400, {}, b'{"message": "bad page"' + b" " * 1_000_000 + b"}"))
+    with make_http(Sleeps()) as http, pytest.raises(UpstreamRequestError, match="HTTP 400"):
         http.get_json(url)
 
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
-from bridge.simulator.server import RunningServer, start_server
+from bridge.simulator.server import RunningServer, serving, start_server
 from bridge.simulator.zoho import TOO_MANY_REQUESTS, ZohoAccountsSimulator
 from bridge.upstream.errors import (
     UpstreamAuthError,
     UpstreamProtocolError,
     UpstreamUnavailable,
 )
-from bridge.upstream.http import Backoff, UpstreamHTTP
+from bridge.upstream.http import MAX_TOKEN_BODY_BYTES, Backoff, UpstreamHTTP
 from bridge.upstream.zoho import (
     FixedAccessToken,
     MemoryTokenStore,
@@ -420,3 +421,19 @@ def test_credentials_never_show_their_secrets() -> None:
     creds = ZohoCredentials("1000.ID", "s3cret", "1000.refresh.secret")
     assert "s3cret" not in repr(creds) and "refresh.secret" not in repr(creds)
     assert "refresh.secret" not in creds.store_key
+
+
+def test_an_oversized_token_answer_is_refused(http: UpstreamHTTP) -> None:
+    """A token answer is a few hundred bytes; one of 100 KB is refused, not parsed."""
+    body = json.dumps({"access_token": "t-1", "expires_in": 3600, "pad": "x" * 100_000})
+
+    def accounts_answering_too_much(environ: dict, start_response: Callable) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body.encode()]
+
+    with serving(accounts_answering_too_much) as running:
+        tokens = ZohoTokenManager(
+            "academy", ZohoCredentials("id-1", "secret-1", "refresh-1", running.url), http=http
+        )
+        with pytest.raises(UpstreamProtocolError, match=f"{MAX_TOKEN_BODY_BYTES:,}-byte limit"):
+            tokens.token()

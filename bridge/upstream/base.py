@@ -4,6 +4,10 @@ A client either returns every session in the window (plus warnings about records
 had to skip, and which those were) or raises an `UpstreamError`. It never returns a
 partial list, because the refresh loop treats a missing session as a cancellation; an
 answer that contradicts itself (a `total` larger than what was listed) is an error too.
+
+Every `FetchResult` holds its sessions to the field limits of `feeds.limits` as it is made,
+so each source's data is capped in this one place, whatever client or parser produced it;
+each field cut is added to `warnings`, which the refresh loop logs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from feeds.limits import cap_sessions
 from feeds.model import Session
 
 
@@ -28,6 +33,12 @@ class FetchResult:
     warnings: list[str] = field(default_factory=list)
     skipped_ids: frozenset[str] = frozenset()
     unidentified: int = 0
+
+    def __post_init__(self) -> None:
+        capped, notes = cap_sessions(self.sessions)
+        if notes:
+            object.__setattr__(self, "sessions", capped)
+            object.__setattr__(self, "warnings", [*self.warnings, *notes])
 
 
 @runtime_checkable

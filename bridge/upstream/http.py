@@ -8,7 +8,10 @@ One place decides how calbridge talks to an upstream API:
 * a client-side rate budget (`RateBudget`), shared by every client of the same API key;
 * one error type per failure, each naming the source: 401 → `UpstreamAuthError`,
   other 4xx → `UpstreamRequestError` (with the body's `message`), retries exhausted →
-  `UpstreamUnavailable` (with the last status), unreadable JSON → `UpstreamProtocolError`.
+  `UpstreamUnavailable` (with the last status), unreadable JSON → `UpstreamProtocolError`;
+* bodies are read as a stream and refused past a size limit (`UpstreamProtocolError`, logged):
+  `MAX_BODY_BYTES` for a page of sessions, less for token answers, so a runaway upstream
+  cannot fill memory and the last good data is served instead.
 
 `sleep` and the budget's clock are injectable so tests of backoff and budgets do not wait.
 """
@@ -43,6 +46,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 USER_AGENT = "calbridge/0.1 (+https://github.com/calbridge)"
+# The most a successful answer may hold (decoded): one page of up to a few hundred sessions is
+# well under 1 MB, so 8 MiB leaves room for long descriptions and refuses a runaway body.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+# An OAuth token answer is a few hundred bytes.
+MAX_TOKEN_BODY_BYTES = 64 * 1024
+# Of an error answer only the message is used: the rest is not read.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+# Headers that describe the body as sent; the response handed on holds it decoded.
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -192,10 +204,14 @@ class UpstreamHTTP:
         sleep: Sleep = time.sleep,
         transport: httpx.BaseTransport | None = None,
         auth_error_message: str = "the credentials were rejected",
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be at least 1")
         self.source_name = source_name
+        self.max_body_bytes = max_body_bytes
         self.budget = budget
         self.max_attempts = max_attempts
         self.backoff = backoff or Backoff()
@@ -219,12 +235,15 @@ class UpstreamHTTP:
         data: Mapping[str, Any] | None = None,
         auth_error_message: str | None = None,
         retry: bool = True,
+        max_body_bytes: int | None = None,
     ) -> httpx.Response:
         """Send one request, retrying transient failures; a 2xx response or an UpstreamError.
 
         `retry=False` is for requests that are not idempotent, such as an OAuth grant that
-        may have issued a token although its answer was lost.
+        may have issued a token although its answer was lost. A 2xx body over
+        `max_body_bytes` (default: the client's) is refused with an UpstreamProtocolError.
         """
+        limit = self.max_body_bytes if max_body_bytes is None else max_body_bytes
         attempts = self.max_attempts if retry else 1
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(attempts),
@@ -235,7 +254,9 @@ class UpstreamHTTP:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, method, url, headers, params, data, auth_error_message)
+            return retrying(
+                self._attempt, method, url, headers, params, data, auth_error_message, limit
+            )
         except _Transient as exc:
             raise UpstreamUnavailable(
                 self.source_name,
@@ -252,10 +273,16 @@ class UpstreamHTTP:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         auth_error_message: str | None = None,
+        max_body_bytes: int | None = None,
     ) -> Any:
         """GET `url` and decode its JSON body; unreadable JSON → UpstreamProtocolError."""
         response = self.send(
-            "GET", url, headers=headers, params=params, auth_error_message=auth_error_message
+            "GET",
+            url,
+            headers=headers,
+            params=params,
+            auth_error_message=auth_error_message,
+            max_body_bytes=max_body_bytes,
         )
         try:
             return json.loads(response.content)
@@ -284,18 +311,39 @@ class UpstreamHTTP:
         params: Mapping[str, Any] | None,
         data: Mapping[str, Any] | None,
         auth_error_message: str | None,
+        max_body_bytes: int,
     ) -> httpx.Response:
         if self.budget is not None:
             self.budget.acquire(self._sleep)
         try:
-            response = self._client.request(method, url, headers=headers, params=params, data=data)
+            with self._client.stream(
+                method, url, headers=headers, params=params, data=data
+            ) as streamed:
+                ok = 200 <= streamed.status_code < 300
+                limit = max_body_bytes if ok else MAX_ERROR_BODY_BYTES
+                body, overflow = _read_capped(streamed, limit)
         except httpx.TimeoutException as exc:
             raise _Transient(f"timed out ({type(exc).__name__})", None) from exc
         except httpx.TransportError as exc:
             raise _Transient(f"connection failed ({type(exc).__name__}: {exc})", None) from exc
 
-        status = response.status_code
-        if 200 <= status < 300:
+        status = streamed.status_code
+        if ok and overflow:
+            message = (
+                f"{_where(url)} answered a body over the {limit:,}-byte limit{overflow}; "
+                "refused it (the last good data is kept)"
+            )
+            log.warning("%s: %s", self.source_name, message)
+            raise UpstreamProtocolError(self.source_name, message, status=status)
+        headers_read = [
+            (name, value)
+            for name, value in streamed.headers.multi_items()
+            if name.lower() not in _BODY_HEADERS
+        ]
+        response = httpx.Response(
+            status, headers=headers_read, content=body, request=streamed.request
+        )
+        if ok:
             return response
         message = error_message(response)
         if status == 429 or status >= 500:
@@ -346,6 +394,25 @@ class UpstreamHTTP:
             self.max_attempts,
             wait,
         )
+
+
+def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, str]:
+    """The decoded body, read up to `limit` bytes; and "" if it fit, else how it did not.
+
+    A declared Content-Length over the limit is refused unread; otherwise reading stops at
+    the first chunk past the limit (a compressed body is counted as it decodes).
+    """
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return b"", f" ({int(declared):,} bytes announced)"
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks), f" (stopped reading at {size:,} bytes)"
+        chunks.append(chunk)
+    return b"".join(chunks), ""
 
 
 def _where(url: str) -> str:

@@ -30,7 +30,7 @@ from bridge.upstream.errors import (
     UpstreamProtocolError,
     UpstreamRequestError,
 )
-from bridge.upstream.http import RateBudget, UpstreamHTTP
+from bridge.upstream.http import MAX_TOKEN_BODY_BYTES, RateBudget, UpstreamHTTP
 
 REFRESH_MARGIN = timedelta(minutes=5)
 DEFAULT_LIFETIME = timedelta(hours=1)
@@ -208,6 +208,7 @@ class ZohoTokenManager:
                 data=form,
                 auth_error_message="Zoho Accounts rejected the OAuth client",
                 retry=False,  # each attempt may spend one of Zoho's 10 tokens per 10 minutes
+                max_body_bytes=MAX_TOKEN_BODY_BYTES,
             )
         except (UpstreamAuthError, UpstreamRequestError) as exc:
             detail = str(exc).removeprefix(f"{exc.source}: ")

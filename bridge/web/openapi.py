@@ -291,9 +291,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "A new share link with its secret URLs (returned once)",
     ),
     "FeedDetail": _object(
-        {**FEED_PROPERTIES, "shares": {"type": "array", "items": {"$ref": _REF + "Share"}}},
-        [*FEED_PROPERTIES, "shares"],
-        "A feed and its share links",
+        {
+            **FEED_PROPERTIES,
+            "shares": {"type": "array", "items": {"$ref": _REF + "Share"}},
+            "warnings": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "What keeping the feed under Google Calendar's size limit "
+                "(about 1 MB) takes now: descriptions shortened, horizon or history cut. "
+                "Empty when the feed fits as it is",
+            },
+        },
+        [*FEED_PROPERTIES, "shares", "warnings"],
+        "A feed, its share links and any warning about its size",
     ),
     "ShareInput": _object(
         {

@@ -197,12 +197,14 @@ def render_subscribe(
     freshness = None
     unavailable = None
     occurrences = []
+    size_warnings: tuple[str, ...] = ()
     try:
         rendered = app.refresher.render(view)
     except FeedUnavailable as error:
         unavailable = error.reason
     else:
         freshness = Freshness.of(rendered.refreshed_at, rendered.stale_since, now, feed.timezone)
+        size_warnings = rendered.size_warnings
         options = app.refresher.options(view, expand=False, now=now)
         sessions = app.refresher.sessions(feed, app.refresher.partitions(feed), now)
         occurrences = upcoming(
@@ -225,6 +227,7 @@ def render_subscribe(
         qr=qr_svg(links.webcal_url, f"QR code of the calendar address {links.webcal_url}"),
         freshness=freshness,
         unavailable=unavailable,
+        size_warnings=size_warnings if owner else (),
         occurrences=occurrences,
         shares=share_lines(app.store.list_shares(feed.id), now, feed.timezone) if owner else [],
         share_form=share_form or (ShareForm(formdata=None) if owner else None),
