@@ -263,7 +263,7 @@ def size_warnings(app: Services, feed: Any) -> list[str]:
         return []
     refresher = app.refresher
     now = refresher.clock()
-    view = FeedView(feed, Scope.FULL, feed.owner)
+    view = FeedView.of_feed(feed)
     sessions = refresher.sessions(feed, refresher.partitions(feed), now)
     options = refresher.options(view, expand=False, now=now)
     return list(fit_feed(sessions, options, now=now).notes)
@@ -288,7 +288,7 @@ def export_feed(app: Services, feed_id: int, *, expand: bool = False) -> bytes:
     feed = get_feed(app, feed_id)
     if feed.revoked_at is not None:
         raise Conflict(f"feed {feed_id} is revoked")
-    view = FeedView(feed, Scope.FULL, feed.owner, feed.generation)
+    view = FeedView.of_feed(feed)
     return app.refresher.render(view, expand=expand).body
 
 

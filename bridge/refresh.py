@@ -23,7 +23,7 @@ from bridge.metrics import Metrics
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
 from bridge.sources import Partition, build_client, partition_for
-from bridge.store import FeedRow, FetchState, Store
+from bridge.store import FeedRow, FetchState, ShareRow, Store
 from bridge.upstream.errors import UpstreamError
 from feeds.fitting import fit_feed
 from feeds.ical import FeedOptions, render_feed
@@ -67,6 +67,16 @@ class FeedView:
     scope: Scope
     owner: str  # "f<feed id>" or "s<share id>": what join links are signed for
     generation: str  # the generation of the owner's current token, which join links carry
+
+    @classmethod
+    def of_feed(cls, feed: FeedRow) -> FeedView:
+        """The owner's whole view of a feed."""
+        return cls(feed, Scope.FULL, feed.owner, feed.generation)
+
+    @classmethod
+    def of_share(cls, share: ShareRow) -> FeedView:
+        """What a share link shows of its feed."""
+        return cls(share.feed, share.scope, share.owner, share.generation)
 
 
 @dataclass(frozen=True)

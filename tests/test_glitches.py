@@ -28,7 +28,7 @@ from bridge.simulator.tagmango import Fault, SimCall
 from bridge.store import Store
 from bridge.store.archive import CONFIRM_DELAY
 from bridge.upstream.zoho import forget_cached_tokens
-from feeds.model import Scope, Status
+from feeds.model import Status
 from tests.ical_validators import Occurrence, validate_feed
 
 NOW = datetime(2026, 3, 3, 9, 30, tzinfo=UTC)
@@ -101,8 +101,8 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
             simulators,
             store,
             refresher,
-            FeedView(participant_feed, Scope.FULL, participant_feed.owner),
-            FeedView(academy_feed, Scope.FULL, academy_feed.owner),
+            FeedView.of_feed(participant_feed),
+            FeedView.of_feed(academy_feed),
             clock,
         )
         store.close()

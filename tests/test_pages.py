@@ -16,7 +16,6 @@ from bridge import operations
 from bridge.refresh import FeedView
 from bridge.web.subscribe import ClientLinks, ago, event_download_url, time_range
 from feeds.ical import plan_feed
-from feeds.model import Scope
 from tests.web_support import FEED_NAME, NOW, PUBLIC, Harness, make_harness, token_of
 
 
@@ -375,9 +374,7 @@ def uid_of(harness: Harness, upstream_id: str) -> str:
     refresher = harness.services.refresher
     feed = harness.services.store.feed(harness.feed_id)
     now = refresher.clock()
-    options = refresher.options(
-        FeedView(feed, Scope.FULL, feed.owner, feed.generation), expand=False, now=now
-    )
+    options = refresher.options(FeedView.of_feed(feed), expand=False, now=now)
     sessions = refresher.sessions(feed, refresher.partitions(feed), now)
     for planned in plan_feed(sessions, options):
         if any(session.upstream_id == upstream_id for session in planned.sessions):

@@ -21,7 +21,7 @@ from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult
 from bridge.upstream.errors import UpstreamUnavailable
-from feeds.model import Scope, Session, SourceKind, Status
+from feeds.model import Session, SourceKind, Status
 from tests.ical_validators import validate_feed
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -78,7 +78,7 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     refresher.advance = lambda seconds: clock.__setitem__(0, clock[0] + timedelta(seconds=seconds))
     source = store.add_source("tm", "tagmango", {"whitelabel_host": "h"}, {"token": "k"})
     feed, _ = store.create_feed(name="Feed", source_ids=[source.id], timezone="Europe/Berlin")
-    view = FeedView(feed, Scope.FULL, feed.owner, feed.generation)
+    view = FeedView.of_feed(feed)
     yield refresher, upstream, view
     store.close()
 
@@ -171,7 +171,7 @@ def test_feeds_sharing_a_source_each_get_their_whole_horizon(setup) -> None:  # 
     short, _ = store.create_feed(
         name="Short", source_ids=list(view.feed.source_ids), horizon_days=1
     )
-    refresher.render(FeedView(short, Scope.FULL, short.owner, short.generation))
+    refresher.render(FeedView.of_feed(short))
     long_body = refresher.render(view).body  # horizon 180 days, same partition, within the TTL
     assert [uid.split("@")[0] for uid in uids(long_body)] == ["tagmango-soon", "tagmango-later"]
     assert upstream.fetches == 1  # the first fetch already covered the widest horizon
@@ -195,7 +195,7 @@ def test_a_new_body_never_gets_an_older_last_modified(setup) -> None:  # type: i
     feed, _ = refresher.store.create_feed(
         name="Recent", source_ids=list(view.feed.source_ids), history_days=1
     )
-    recent = FeedView(feed, Scope.FULL, feed.owner, feed.generation)
+    recent = FeedView.of_feed(feed)
     first = refresher.render(recent)
     for cached in refresher._renders.values():
         cached.rendered_at = float("-inf")  # the rendered feed's TTL has passed

@@ -97,7 +97,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     yield Rig(
         refresher,
         upstream,
-        FeedView(feed, Scope.FULL, feed.owner, feed.generation),
+        FeedView.of_feed(feed),
         statements,
         now,
     )

@@ -18,7 +18,7 @@ from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult
 from bridge.upstream.errors import UpstreamUnavailable
-from feeds.model import Scope, Session, SourceKind
+from feeds.model import Session, SourceKind
 from tests.stores import BACKENDS, fresh_database_url
 
 T0 = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)
@@ -100,7 +100,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     )
     source = store.add_source("tm", "tagmango", {"whitelabel_host": "h"}, {"token": "k"})
     feed, _ = store.create_feed(name="Feed", source_ids=[source.id], timezone="Europe/Berlin")
-    yield Rig(settings, store, clock, upstream, FeedView(feed, Scope.FULL, feed.owner))
+    yield Rig(settings, store, clock, upstream, FeedView.of_feed(feed))
     store.close()
 
 

@@ -13,7 +13,6 @@ from werkzeug.exceptions import abort
 from bridge.refresh import FeedView
 from bridge.signing import JoinClaim
 from bridge.store import FeedRow, ShareRow, Store
-from feeds.model import Scope
 
 
 def view_for_token(store: Store, token: str, now: datetime) -> FeedView:
@@ -30,14 +29,14 @@ def view_for_token(store: Store, token: str, now: datetime) -> FeedView:
 def view_for_feed(feed: FeedRow, now: datetime) -> FeedView:
     if feed.gone_reason(now):
         abort(410, "This calendar has been revoked by its owner.")
-    return FeedView(feed, Scope.FULL, feed.owner, feed.generation)
+    return FeedView.of_feed(feed)
 
 
 def view_for_share(share: ShareRow, now: datetime) -> FeedView:
     reason = share.gone_reason(now)
     if reason:
         abort(410, f"This shared calendar link has {reason}.")
-    return FeedView(share.feed, share.scope, share.owner, share.generation)
+    return FeedView.of_share(share)
 
 
 def join_view(store: Store, claim: JoinClaim, now: datetime) -> FeedView:
