@@ -7,9 +7,11 @@ Instants are always timezone-aware UTC; the parsers reject anything else.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 
@@ -35,19 +37,46 @@ class InvalidSession(ValueError):
     """An upstream record that cannot become a Session (the message says why)."""
 
 
-_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+# Characters a browser drops, rewrites or shows misleadingly: whitespace, controls, invisible
+# formatting (zero-width, bidi overrides), private-use and unassigned code points.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"})
+# An ASCII host name (IDNs in their xn-- form) or IPv4 address; IPv6 literals are checked apart.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 
 
 def is_web_url(url: str) -> bool:
-    """Whether `url` is an http(s) address with a host and nothing a browser would reinterpret
-    (whitespace, control characters): the only meeting links calbridge redirects to."""
-    if _UNSAFE_IN_URL.search(url):
+    """Whether `url` is an http(s) address that every browser reads as calbridge does: the only
+    meeting links calbridge redirects to.
+
+    That is `http(s)://` then an ASCII host name or IP address and an optional port, with no
+    user name or password (`https://zoom.us@evil.example` goes to evil.example), no backslash
+    (browsers read it as `/`, Python does not) and no whitespace, control or invisible
+    character anywhere.
+    """
+    if "\\" in url or any(unicodedata.category(char) in _UNSAFE_CATEGORIES for char in url):
         return False
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
     except ValueError:
         return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
+        return False
+    host = parts.hostname
+    if not host:
+        return False
+    if ":" in host:
+        return _is_ip_address(host)
+    return _HOST_NAME.fullmatch(host) is not None
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def as_utc(value: datetime, what: str = "instant") -> datetime:

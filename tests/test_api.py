@@ -239,6 +239,9 @@ def test_duplicate_source_name_is_409(client: FlaskClient) -> None:
         (tagmango_body(name="x" * 101), "field 'name'"),
         (tagmango_body(name="a\u0000b"), "control characters"),
         (tagmango_body(token="has space"), "printable ASCII"),
+        # JSON Schema's `$` ends the string (Python's would also allow a final newline)
+        (tagmango_body(token="k\n"), "printable ASCII"),
+        (tagmango_body(whitelabel_host="me.tagmango.com\n"), "host name"),
         (tagmango_body(timezone="Mars/Olympus"), "IANA time zone"),
         (tagmango_body(api_base="ftp://example.com"), "http(s) URL"),
         (tagmango_body(api_base="http://[::1"), "http(s) URL"),
@@ -430,7 +433,11 @@ def test_share_and_revoke_share(client: FlaskClient) -> None:
         ({"until": "2999-01-01"}, 400, "'until' was unexpected"),
         ([], 400, "must be an object"),
         ({"expires": "2001-01-01"}, 422, "in the past"),
-        ({"expires": "2999-13-45"}, 422, "date like"),
+        ({"expires": "2999-13-45"}, 400, "date like"),
+        ({"expires": "2370-66-00"}, 400, "date like"),
+        ({"expires": "2999-01-31\n"}, 400, "date like"),
+        ({"expires": "2999-04-31T10:00Z"}, 400, "date like"),
+        ({"expires": "2999-02-29"}, 422, "date like"),  # a common year: the pattern's one gap
         ({"expires": "9999-12-31T23:00:00-23:00"}, 422, "out of range"),
     ],
 )

@@ -66,3 +66,57 @@ def test_invalid_sessions_are_refused_with_a_reason(
 )
 def test_is_web_url_accepts_only_clean_http_addresses(url: str, ok: bool) -> None:
     assert is_web_url(url) is ok
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://zoom.us/j/1234567890?pwd=abc",
+        "http://127.0.0.1:8080/room",
+        "https://[2001:db8::1]:8443/room",
+        "https://xn--yoga-3ve.example/r",  # an IDN in its ASCII form
+        "https://meet.example./r",  # fully qualified, trailing dot
+        "https://jitsi.example/योग-कक्षा",  # non-ASCII paths are percent-encoded by browsers
+        "https://x.example/a%20b#frag",
+    ],
+)
+def test_is_web_url_keeps_real_meeting_links(url: str) -> None:
+    assert is_web_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # credentials: the text before @ is shown, the host after it is visited
+        "https://user:pass@evil.example/",
+        "https://zoom.us@evil.example/",
+        "https://@evil.example/",
+        # backslashes: browsers read them as /, so these hosts differ between Python and them
+        "https://good.example\\@evil.example/",
+        "https:\\\\evil.example/",
+        "https:/\\evil.example/",
+        "https://evil.example\\path",
+        # no host, or a host that is not a plain ASCII name or IP address
+        "https:evil.example",
+        "https:///evil.example",
+        "https://:443/",
+        "https://%65vil.example/",
+        "https://ex\uff0eample.com/",  # full-width dot, which browsers turn into "."
+        "https://\u0435xample.com/",  # Cyrillic е: a look-alike of example.com
+        "https://[evil.example]/",
+        "https://evil.example:99999/",
+        "https://evil.example:https/",
+        # invisible or reinterpreted characters anywhere
+        "https://exa\u200bmple.com/",
+        "https://\u202eelpmaxe.live/",
+        "https://ev\u00a0il.example/",
+        "https://evil.example/\u2028",
+        "https://evil.example/\u00ad",
+        "https://evil.example/\x7f",
+        "https://evil.example/\x00",
+        "java\tscript:alert(1)",
+        "https://evil.example/\r\nSet-Cookie: a=1",
+    ],
+)
+def test_is_web_url_refuses_what_a_browser_would_read_otherwise(url: str) -> None:
+    assert not is_web_url(url)

@@ -14,21 +14,25 @@ import dataclasses
 import shutil
 import socket
 import tempfile
+from calendar import isleap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import schemathesis
 from flask import Flask
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import from_regex
 from jsonschema import Draft202012Validator
 from schemathesis.generation.modes import GenerationMode
 
 from bridge import create_app
+from bridge.operations import OperationError, parse_expiry
 from bridge.settings import Settings
 from bridge.sources import build_client
 from bridge.upstream.errors import UpstreamUnavailable
-from bridge.web.openapi import API_PREFIX, SCHEMAS, document
+from bridge.web.openapi import API_PREFIX, EXPIRES_PATTERN, SCHEMAS, document
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef"
@@ -97,14 +101,19 @@ schema = schemathesis.openapi.from_wsgi(f"{API_PREFIX}/openapi.json", APP)
 # valid data); its invalid ones check every documented constraint, so keep those.
 schema.config.phases.coverage.generation.modes = [GenerationMode.NEGATIVE]
 checks = schema.config.checks
-# 422 answers well-formed requests an operation refuses (an expiry in the past, a participant
-# filter on a TrainerCentral source): valid by the schema, yet not accepted.
+# Every answer's status must be one its operation documents (with its headers and body).
+checks.status_code_conformance.enabled = True
+checks.response_headers_conformance.enabled = True
+# 422 answers requests that match the schema but that the operation refuses for what no schema
+# can say: an expiry in the past (or February 29 of a common year), a participant filter on a
+# TrainerCentral source. Each operation that does so documents its 422.
 checks.positive_data_acceptance.expected_statuses = [
     *checks.positive_data_acceptance.expected_statuses,
     "422",
 ]
-# Export answers 503 (documented) while its upstream, a dead loopback port here, is unreachable,
-# and 502 when an upstream errs; any other 5xx, and 500 above all, still fails.
+# Export answers 503 with Retry-After while the feed has no data (its upstream, a dead loopback
+# port here, is unreachable) and 502 when an upstream errs: both documented for export only, so
+# status_code_conformance fails them anywhere else. 500, and any other 5xx, still fails.
 checks.not_a_server_error.expected_statuses = [
     *checks.not_a_server_error.expected_statuses,
     "502",
@@ -164,6 +173,40 @@ def test_every_operation_documents_auth_and_errors() -> None:
                 body = operation["requestBody"]["content"]["application/json"]["schema"]
                 assert {"400", "415"} <= set(operation["responses"]), (method, path)
                 assert body["$ref"].startswith("#/components/schemas/")
+
+
+@given(expires=from_regex(EXPIRES_PATTERN, fullmatch=True))
+@settings(max_examples=300, deadline=None)
+def test_every_expiry_the_schema_admits_is_a_real_day_or_instant(expires: str) -> None:
+    """What the pattern lets through, `parse_expiry` reads (then 422 only for the past, an
+    instant beyond 9999, or February 29 of a common year: the documented refusals)."""
+    the_first_instant = datetime.min.replace(tzinfo=UTC)
+    try:
+        parse_expiry(expires, the_first_instant)
+    except OperationError as refusal:
+        common_year_leap_day = expires[5:10] == "02-29" and not isleap(int(expires[:4]))
+        assert "out of range" in str(refusal) or common_year_leap_day, refusal
+
+
+def test_reported_answers_are_documented_ones() -> None:
+    """A malformed date is a schema violation (400); exporting a feed with no data is the
+    documented 503 with Retry-After. Both pass every check against the document."""
+    share = schema[f"{API_PREFIX}/feeds/{{feed_id}}/shares"]["POST"].Case(
+        path_parameters={"feed_id": 1},
+        body={"expires": "2370-66-00"},
+        media_type="application/json",
+    )
+    response = share.call(headers=AUTH)
+    assert response.status_code == 400, response.text
+    share.validate_response(response, headers=AUTH)
+
+    export = schema[f"{API_PREFIX}/feeds/{{feed_id}}/export"]["GET"].Case(
+        path_parameters={"feed_id": 1}
+    )
+    response = export.call(headers=AUTH)
+    export.validate_response(response, headers=AUTH)  # Retry-After is a required header
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "feed_unavailable"
 
 
 def test_input_schemas_are_closed() -> None:

@@ -9,11 +9,13 @@ Errors are reported as one sentence naming the field, never a dump of the schema
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
@@ -35,10 +37,16 @@ _PORT = (
 )
 HOST_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})*{_PORT}$"
 ORIGIN_PATTERN = rf"^https?://{_LABEL}(?:\.{_LABEL})*{_PORT}(?:/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
-EXPIRES_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+# A calendar day (years 0001 to 9999, each month's own last day; only February 29 of a common
+# year gets past it), optionally with a time of day and a UTC offset: what `parse_expiry` reads.
+_DAY = (
+    r"(?:[1-9][0-9]{3}|0(?:[1-9][0-9]{2}|0[1-9][0-9]|00[1-9]))-"
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-9]))"
 )
+_TIME = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+_OFFSET = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+EXPIRES_PATTERN = rf"^{_DAY}(?:{_TIME}{_OFFSET}?)?$"
 
 ORG_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PATTERN_HINTS = {
@@ -316,8 +324,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "expires": {
                 "type": "string",
                 "pattern": EXPIRES_PATTERN,
-                "description": "Expiry: a date (end of that day, UTC) or an ISO 8601 instant; "
-                "must be in the future",
+                "description": "Expiry: a date (the end of that day in the feed's time zone) "
+                "or an ISO 8601 instant (UTC unless it has an offset); must be in the future",
             },
         },
         [],
@@ -359,9 +367,9 @@ def _json(schema_name: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": _REF + schema_name}}}
 
 
-def _error(status: str) -> dict[str, Any]:
+def _error(status: str, description: str | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {
-        "description": ERROR_DESCRIPTIONS[status],
+        "description": description or ERROR_DESCRIPTIONS[status],
         "content": _json("Error"),
     }
     if status == "401":
@@ -374,7 +382,11 @@ def _error(status: str) -> dict[str, Any]:
         }
     if status == "503":
         response["headers"] = {
-            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}
+            "Retry-After": {
+                "description": "Seconds to wait before trying again",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                "required": True,
+            }
         }
     return response
 
@@ -388,8 +400,12 @@ def _operation(
     body: str | None = None,
     body_required: bool = True,
     parameters: list[dict[str, Any]] | None = None,
+    explained: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """An operation answering `success` or one of `errors` (plus the auth and body errors);
+    `explained` gives an error status a description of its own for this operation."""
     status, description, content = success
+    explained = explained or {}
     codes = ["401", "403", *errors]
     if body is not None:
         codes += ["400", "413", "415"]
@@ -399,7 +415,7 @@ def _operation(
         "parameters": parameters or [],
         "responses": {
             status: {"description": description, "content": content},
-            **{code: _error(code) for code in sorted(set(codes))},
+            **{code: _error(code, explained.get(code)) for code in sorted(set(codes))},
         },
     }
     if body is not None:
@@ -499,6 +515,10 @@ PATHS: dict[str, dict[str, Any]] = {
             body="ShareInput",
             body_required=False,
             parameters=[FEED_ID],
+            explained={
+                "422": "The expiry matches the pattern but is refused: it is in the past, "
+                "February 29 of a common year, or beyond the year 9999 in UTC"
+            },
         ),
     },
     "/shares/{share_id}/revoke": {
@@ -563,11 +583,30 @@ class InvalidBody(ValueError):
     """The request body does not match its schema; the message names the field and the rule."""
 
 
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """`pattern` as JSON Schema means it (ECMA-262), where `$` ends the string. Python's `$`
+    also matches before a final newline, which would let "2027-01-31\\n" through."""
+    if validator.is_type(instance, "string") and not re.search(_python_pattern(pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @cache
-def _validator(schema_name: str) -> Draft202012Validator:
+def _python_pattern(pattern: str) -> str:
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        return pattern[:-1] + r"\Z"
+    return pattern
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
+@cache
+def _validator(schema_name: str) -> Any:
     resource = DRAFT202012.create_resource({"components": {"schemas": SCHEMAS}})
     registry: Registry = Registry().with_resource(_RESOURCE_URI, resource)
-    return Draft202012Validator({"$ref": f"{_RESOURCE_URI}{_REF}{schema_name}"}, registry=registry)
+    return _Validator({"$ref": f"{_RESOURCE_URI}{_REF}{schema_name}"}, registry=registry)
 
 
 def validate_body(schema_name: str, body: Any) -> None:
