@@ -6,9 +6,6 @@ Requests go out with their exact request target (`extensions={"target": ...}`), 
 normalises nothing; the malformed request lines that no HTTP client would send go over a plain
 socket. The simulators serve TagMango calls whose meeting URLs are hostile: their join links
 must answer with the "can't be opened" page and never redirect.
-
-Checks that need work done elsewhere in issue 11 are strict xfails, named for what they need:
-when that work lands their marker is dropped.
 """
 
 from __future__ import annotations
@@ -272,13 +269,9 @@ def test_malformed_request_lines_are_refused(probe: Probe, target: bytes) -> Non
     probe.assert_alive()
 
 
-# -- what needs the rest of issue 11 -------------------------------------------------------------
+# -- rotation, logs and headers -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="needs join links bound to the feed token's generation (old ones 410 after rotate)",
-    strict=True,
-)
 def test_join_links_from_before_a_rotation_answer_410(probe: Probe) -> None:
     old_link = probe.spare_join_link
     assert probe.send(old_link).status_code == 302
@@ -291,10 +284,6 @@ def test_join_links_from_before_a_rotation_answer_410(probe: Probe) -> None:
     assert probe.send(new_link).headers.get("location") == GOOD_MEETING
 
 
-@pytest.mark.xfail(
-    reason="needs the access log redacted on the decoded path (/%66/<token>.ics and the like)",
-    strict=True,
-)
 def test_access_log_holds_no_token_sent_percent_encoded(probe: Probe) -> None:
     feed, join = probe.feed_token, probe.join_links[call_id(0)].removeprefix("/j/")
     targets = [
@@ -310,22 +299,12 @@ def test_access_log_holds_no_token_sent_percent_encoded(probe: Probe) -> None:
     assert feed not in log and join not in log, log
 
 
-@pytest.mark.xfail(
-    reason="needs tokens redacted from gunicorn's error log too: bridge.logs redacts only the "
-    "access log, and gunicorn logs a malformed request line whole",
-    strict=True,
-)
 def test_error_log_holds_no_token_from_a_malformed_request_line(probe: Probe) -> None:
     request = f"GET /f/{probe.feed_token}\x00.ics HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     log = log_after(probe, lambda: raw_exchange(probe, request), 1)
     assert "Invalid request" in log and probe.feed_token not in log, log
 
 
-@pytest.mark.xfail(
-    reason="needs security headers on every response (nosniff, Referrer-Policy, CSP with "
-    "frame-ancestors), not only on the HTML pages",
-    strict=True,
-)
 def test_every_answer_carries_the_security_headers(probe: Probe) -> None:
     feed = probe.feed_token
     requests = [
