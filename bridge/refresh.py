@@ -334,6 +334,16 @@ class Refresher:
 
     def render(self, view: FeedView, *, expand: bool = False) -> RenderedFeed:
         """The feed's bytes, refreshing stale partitions first (raises FeedUnavailable)."""
+        entry, refreshed_at, stale_since = self._current_render(view, expand)
+        if stale_since is not None:
+            self.metrics.stale_serves.inc()
+        return replace(entry.feed, refreshed_at=refreshed_at, stale_since=stale_since)
+
+    def _current_render(
+        self, view: FeedView, expand: bool
+    ) -> tuple[_CachedRender, datetime, datetime | None]:
+        """The render cache entry for the view's current data (rendered now if it is missing
+        or out of date), when its data was fetched, and since when it is stale (if it is)."""
         now = self.clock()
         partitions = self.partitions(view.feed)
         for partition in partitions:
@@ -351,31 +361,30 @@ class Refresher:
 
         key = (view.owner, view.scope, expand)
         generation = (view.generation, *(self._generation.get(p, 0) for p in partitions))
-        rendered = self._cached_render(key, generation)
-        if rendered is None:
+        entry = self._cached_render(key, generation)
+        if entry is None:
             with self._guard:
                 lock = self._render_locks.setdefault(key, threading.Lock())
             with lock:  # single-flight: concurrent requests wait for one render and share it
-                rendered = self._cached_render(key, generation)
-                if rendered is None:
+                entry = self._cached_render(key, generation)
+                if entry is None:
                     previous = self._renders.get(key)
                     rendered = self._render(view, partitions, expand, now, refreshed_at)
                     rendered = _keep_last_modified_honest(rendered, previous, now)
-                    self._renders[key] = _CachedRender(generation, time.monotonic(), rendered)
-        if stale_since is not None:
-            self.metrics.stale_serves.inc()
-        return replace(rendered, refreshed_at=refreshed_at, stale_since=stale_since)
+                    entry = _CachedRender(generation, time.monotonic(), rendered)
+                    self._renders[key] = entry
+        return entry, refreshed_at, stale_since
 
     def _cached_render(
         self, key: tuple[str, Scope, bool], generation: tuple[str | int, ...]
-    ) -> RenderedFeed | None:
+    ) -> _CachedRender | None:
         cached = self._renders.get(key)
         if (
             cached is not None
             and cached.generation == generation
             and time.monotonic() - cached.rendered_at < self.settings.cache_ttl
         ):
-            return cached.feed
+            return cached
         return None
 
     def _render(
@@ -408,20 +417,16 @@ class Refresher:
         """The view's events by UID, for a join click or an event download: built once per
         rendered feed and kept in its cache entry, so a lookup never plans the whole feed.
         Refreshes like `render` (raises FeedUnavailable)."""
-        self.render(view)  # the current rendered feed; its entry is the index's home
-        key = (view.owner, view.scope, False)
-        entry = self._renders.get(key)
-        if entry is None:  # only if the entry was dropped meanwhile: build one, uncached
-            return self._build_index(view)
-        index = entry.index
-        if index is None:
+        entry, _, _ = self._current_render(view, expand=False)
+        if entry.index is None:
             with self._guard:
-                lock = self._render_locks.setdefault(key, threading.Lock())
+                lock = self._render_locks.setdefault(
+                    (view.owner, view.scope, False), threading.Lock()
+                )
             with lock:  # single-flight, like the render itself
-                index = entry.index
-                if index is None:
-                    index = entry.index = self._build_index(view)
-        return index
+                if entry.index is None:
+                    entry.index = self._build_index(view)
+        return entry.index
 
     def _build_index(self, view: FeedView) -> FeedIndex:
         now = self.clock()
