@@ -63,3 +63,11 @@ def test_a_forked_child_opens_its_own_connections(store: Store) -> None:
     # The parent's connections were left alone: they still work.
     assert store.healthy()
     assert [source.name for source in store.list_sources()] == ["before-fork", "in-child"]
+
+
+def test_an_in_memory_store_keeps_its_data_in_a_forked_child() -> None:
+    with Store("sqlite://", CredentialBox("fork-test-key")) as memory:
+        memory.migrate()
+        memory.add_source("before-fork", "tagmango", {}, {"token": "t"})
+        answer = in_child(lambda: [source.name for source in memory.list_sources()])
+    assert answer == "['before-fork']"

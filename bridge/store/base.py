@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from bridge.crypto import CredentialBox
 
@@ -79,7 +80,10 @@ class StoreBase:
         self._clock = clock
         self._reader = sessionmaker(self._engine, expire_on_commit=False)
         self._writer = sessionmaker(writer(self._engine), expire_on_commit=False)
-        _open_stores.add(self)
+        if not isinstance(self._engine.pool, StaticPool):
+            # An in-memory SQLite database lives in the process's memory, which a fork copies:
+            # the child's copy of the connection is its own and must be kept.
+            _open_stores.add(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
