@@ -275,11 +275,12 @@ class TagMangoClient(SourceClient):
                     future.cancel()
 
     def _plan(self, pages: list[ParsedPage], max_groups: int) -> int:
+        calls, dates = _read_counts(pages)
         return plan_next_round(
             [PageCounts(p.call_count, p.group_count) for p in pages],
             pages[0].total,
-            calls_seen=_distinct_calls(pages),
-            dates_seen=len(set().union(*(p.dates for p in pages))),
+            calls_seen=calls,
+            dates_seen=dates,
             limit=self.config.page_size,
             max_groups=max_groups,
         )
@@ -316,7 +317,7 @@ def _fewer_than_total(pages: list[ParsedPage]) -> str | None:
     """What is missing when the read ended below `total` in both of its readings (calls and
     dates): the answer contradicts itself, so it cannot be the complete list."""
     total = pages[0].total
-    calls, dates = _distinct_calls(pages), len(set().union(*(p.dates for p in pages)))
+    calls, dates = _read_counts(pages)
     if total is None or total <= max(calls, dates):
         return None
     return f"'total' is {total} but the list ended after {calls} calls on {dates} dates"
@@ -324,10 +325,15 @@ def _fewer_than_total(pages: list[ParsedPage]) -> str | None:
 
 def _count_mismatch(pages: list[ParsedPage]) -> str | None:
     total = pages[0].total
-    calls, dates = _distinct_calls(pages), len(set().union(*(p.dates for p in pages)))
+    calls, dates = _read_counts(pages)
     if total is None or total in (calls, dates):
         return None
     return f"'total' is {total} but {calls} calls on {dates} dates were listed"
+
+
+def _read_counts(pages: list[ParsedPage]) -> tuple[int, int]:
+    """What the read found in both of the ways `total` may count: calls, and distinct dates."""
+    return _distinct_calls(pages), len(set().union(*(p.dates for p in pages)))
 
 
 def _distinct_calls(pages: list[ParsedPage]) -> int:
