@@ -13,9 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge import Services
 from bridge.links import FeedLinks
-from bridge.refresh import FeedView
+from bridge.refresh import FeedUnavailable, FeedView
 from bridge.sources import SourceConfigError, partition_for
-from feeds.fitting import fit_feed
 from feeds.model import Scope, SourceKind
 
 MAX_DAYS = 3660
@@ -257,16 +256,15 @@ def show_feed(app: Services, feed_id: int) -> dict[str, Any]:
 
 
 def size_warnings(app: Services, feed: Any) -> list[str]:
-    """What keeping the owner's feed under Google's size limit takes now (empty: nothing),
-    worked out from the archived sessions, as the service renders it, without asking upstream."""
+    """What keeping the owner's feed under Google's size limit took (empty: nothing), from the
+    feed the service serves (its cached render, both variants where rendered); none when the
+    feed is revoked or has no data to render yet."""
     if feed.revoked_at is not None:
         return []
-    refresher = app.refresher
-    now = refresher.clock()
-    view = FeedView.of_feed(feed)
-    sessions = refresher.sessions(feed, refresher.partitions(feed), now)
-    options = refresher.options(view, expand=False, now=now)
-    return list(fit_feed(sessions, options, now=now).notes)
+    try:
+        return list(app.refresher.size_warnings(FeedView.of_feed(feed)))
+    except FeedUnavailable:
+        return []
 
 
 def rotate_feed(app: Services, feed_id: int) -> dict[str, Any]:

@@ -375,6 +375,19 @@ class Refresher:
                     self._renders[key] = entry
         return entry, refreshed_at, stale_since
 
+    def size_warnings(self, view: FeedView, plain: RenderedFeed | None = None) -> tuple[str, ...]:
+        """What keeping the view's feed under Google's size limit took, as served: the notes of
+        the plain feed (`plain` if the caller has just rendered it, else `render`, cached when
+        current; raises FeedUnavailable) and, when the expanded feed (?recurrence=expand) has
+        been rendered, those of its last render that differ, marked as its own. The expanded
+        feed is never rendered just for this."""
+        notes = (plain or self.render(view)).size_warnings
+        expanded = self._renders.get((view.owner, view.scope, True))
+        if expanded is None:
+            return notes
+        own = [n for n in expanded.feed.size_warnings if n not in notes]
+        return (*notes, *(f"the expanded feed (?recurrence=expand): {n}" for n in own))
+
     def _cached_render(
         self, key: tuple[str, Scope, bool], generation: tuple[str | int, ...]
     ) -> _CachedRender | None:

@@ -6,9 +6,11 @@ reported in `FittedFeed.notes` for the owner (a session never disappears without
 
 1. upstream descriptions are shortened, more and more, down to none (join links, product and
    organizer stay, since the renderer adds them itself);
-2. the horizon is narrowed from the far end, down to one day: later sessions are left out
-   until they come closer;
-3. the history is narrowed, down to none.
+2. the history is narrowed, down to none: past sessions go before coming ones;
+3. the horizon is narrowed from the far end, down to one day: later sessions are left out
+   until they come closer.
+
+A description step that would change nothing (no description that long) is skipped.
 
 If even that is too large the smallest feed is returned with a note saying so. A feed within
 the budget is rendered once and returned as is, so normal feeds pay nothing; the result is a
@@ -63,26 +65,20 @@ def fit_feed(
         "(Google Calendar ignores feeds near 1 MB)"
     ]
 
+    shortest: int | None = None  # the fewest characters of description kept so far
     for keep in DESCRIPTION_STEPS:
         shortened = [_with_description(s, keep) for s in sessions]
-        body = _render_within(shortened, options, limit)
-        if body is not None:
-            return FittedFeed(body, (*notes, _description_note(keep)))
-    sessions = shortened
-    notes.append(_description_note(0))
+        if all(after is before for after, before in zip(shortened, sessions, strict=True)):
+            continue  # no description is that long: it would render the same bytes again
+        sessions, shortest = shortened, keep
+        fitting = _render_within(sessions, options, limit)
+        if fitting is not None:
+            return FittedFeed(fitting, (*notes, _description_note(keep)))
+    if shortest is not None:
+        notes.append(_description_note(shortest))
 
-    horizon = _days(now, options.window_end, max((s.start for s in sessions), default=now))
     history = _days(options.window_start, now, min((s.end for s in sessions), default=now))
-    if horizon > 1:
-        fits = _largest_fitting(
-            horizon, lambda days: _render_within(sessions, _horizon(options, now, days), limit)
-        )
-        if fits is not None:
-            days, body = fits
-            return FittedFeed(body, (*notes, _horizon_note(horizon, days, now)))
-        options = _horizon(options, now, 1)
-        notes.append(_horizon_note(horizon, 1, now))
-
+    horizon = _days(now, options.window_end, max((s.start for s in sessions), default=now))
     if history > 0:
         fits = _largest_fitting(
             history,
@@ -90,11 +86,21 @@ def fit_feed(
             smallest=0,
         )
         if fits is not None:
-            days, body = fits
-            return FittedFeed(body, (*notes, _history_note(history, days)))
+            days, fitting = fits
+            return FittedFeed(fitting, (*notes, _history_note(history, days)))
         options = _history(options, now, 0)
         notes.append(_history_note(history, 0))
-    body = render_feed(sessions, options)
+
+    if horizon > 1:
+        fits = _largest_fitting(
+            horizon, lambda days: _render_within(sessions, _horizon(options, now, days), limit)
+        )
+        if fits is not None:
+            days, fitting = fits
+            return FittedFeed(fitting, (*notes, _horizon_note(horizon, days, now)))
+        options = _horizon(options, now, 1)
+        notes.append(_horizon_note(horizon, 1, now))
+    body = render(sessions, options)
     notes.append(f"it is still {len(body):,} bytes: Google Calendar may ignore it")
     return FittedFeed(body, tuple(notes))
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from lxml import html
 
 import bridge.cli
+import feeds.fitting
 from bridge import operations
 from bridge.cli import main
 from bridge.web.openapi import validate_body
@@ -110,6 +111,69 @@ def test_the_api_feed_object_carries_the_warnings(harness: Harness) -> None:
     shown = response.get_json()
     assert shown["warnings"][1] == "session descriptions were shortened to 2,000 characters"
     validate_body("FeedDetail", shown)  # the documented schema, warnings included
+
+
+def keep_renders(harness: Harness) -> None:
+    """Let the refresher keep its renders (the harness re-renders on every request)."""
+    refresher = harness.services.refresher
+    refresher.settings = dataclasses.replace(refresher.settings, cache_ttl=3600)
+
+
+def test_feed_show_reads_the_served_feed_and_never_fits_it_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep_renders(harness)
+    make_too_large(harness)
+    served = feed_bytes(harness)
+
+    def fitted_again(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the feed was fitted again for its warnings")
+
+    monkeypatch.setattr(feeds.fitting, "iter_feed", fitted_again)
+    for _ in range(2):  # each `feed show` and API read
+        warnings = operations.show_feed(harness.services, harness.feed_id)["warnings"]
+        assert warnings[1] == "session descriptions were shortened to 2,000 characters"
+    assert feed_bytes(harness) == served
+
+
+def test_a_feed_with_no_data_yet_shows_no_size_warning(harness: Harness) -> None:
+    harness.upstream.failing = True  # never fetched: nothing to render
+    assert operations.show_feed(harness.services, harness.feed_id)["warnings"] == []
+
+
+def make_long_daily_series(harness: Harness) -> None:
+    """One daily series: small as one repeating event, too large one event per day."""
+    harness.upstream.sessions = [
+        call(
+            f"d{n}",
+            "Daily practice",
+            NOW + timedelta(days=1 + n),
+            series_key="daily",
+            meeting_url="https://meet.example.org/daily",
+            description="Agenda. " * 2000,
+        )
+        for n in range(SESSIONS)
+    ]
+
+
+def test_the_expanded_feed_s_trimming_is_reported_once_it_was_served(harness: Harness) -> None:
+    keep_renders(harness)
+    make_long_daily_series(harness)
+    assert len(feed_bytes(harness)) < FEED_BYTE_BUDGET // 10
+    assert operations.show_feed(harness.services, harness.feed_id)["warnings"] == []
+
+    response = harness.client.get(f"/f/{harness.token}.ics?recurrence=expand")
+    assert response.status_code == 200
+    assert len(response.get_data()) <= FEED_BYTE_BUDGET
+
+    warnings = operations.show_feed(harness.services, harness.feed_id)["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("the expanded feed (?recurrence=expand): the feed came to ")
+    assert warnings[1] == (
+        "the expanded feed (?recurrence=expand): session descriptions were shortened to "
+        "2,000 characters"
+    )
+    assert size_notice(harness.page()) == [w[:1].upper() + w[1:] + "." for w in warnings]
 
 
 def test_a_runaway_title_is_cut_and_logged_by_the_refresh(

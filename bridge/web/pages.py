@@ -204,7 +204,7 @@ def render_subscribe(
         unavailable = error.reason
     else:
         freshness = Freshness.of(rendered.refreshed_at, rendered.stale_since, now, feed.timezone)
-        size_warnings = rendered.size_warnings
+        size_warnings = app.refresher.size_warnings(view, rendered) if is_owner(view) else ()
         options = app.refresher.options(view, expand=False, now=now)
         sessions = app.refresher.sessions(feed, app.refresher.partitions(feed), now)
         occurrences = upcoming(
