@@ -18,6 +18,8 @@ from bridge.store.archive import (
     HOLD_SHARE,
     holds_cancellations,
 )
+from bridge.upstream.base import FetchResult
+from feeds.limits import MAX_ID_CHARS
 from feeds.model import Session, Status
 from tests.stores import BACKENDS, empty_database, migrated_database_url
 from tests.test_archive import BOX, LATER, NOW, WINDOW, archived, call
@@ -81,6 +83,27 @@ def test_an_unreadable_record_is_neither_cancelled_nor_changed(store: Store, sou
         changed=1, unchanged=1
     )
     assert archived(store, source)["a"].title == "Renamed"
+
+
+def test_an_unreadable_record_with_a_long_id_is_neither_cancelled_nor_changed(
+    store: Store, source: int
+) -> None:
+    long_id = "L" * (MAX_ID_CHARS + 50)
+    listed = FetchResult([call(long_id, 5), call("b", 6)])
+    (archived_id,) = {s.upstream_id for s in listed.sessions} - {"b"}
+    assert archived_id != long_id  # the archive keeps the capped id
+    merge(store, source, listed.sessions)
+    unreadable = FetchResult([call("b", 6)], skipped_ids=frozenset({long_id}))
+    result = merge(
+        store,
+        source,
+        unreadable.sessions,
+        now=LATER,
+        skipped_ids=unreadable.skipped_ids,
+        unidentified=unreadable.unidentified,
+    )
+    assert result == MergeResult(unchanged=1)
+    assert archived(store, source)[archived_id].status is Status.CONFIRMED
 
 
 def test_a_skipped_id_that_was_also_listed_is_merged(store: Store, source: int) -> None:
