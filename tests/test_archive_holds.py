@@ -210,6 +210,18 @@ def test_a_mass_disappearance_is_published_by_a_confirming_read(store: Store, so
     assert merge(store, source, TEN, now=confirmed_at + CONFIRM_DELAY).restored == 8
 
 
+def test_an_upstream_glitch_lasting_a_few_minutes_publishes_nothing(
+    store: Store, source: int
+) -> None:
+    merge(store, source, TEN)
+    merge(store, source, [], now=LATER)  # an empty list, consistently, for a few minutes
+    for minutes in (1, 2, 4):
+        still = merge(store, source, [], now=LATER + timedelta(minutes=minutes))
+        assert still == MergeResult(held=10, confirm_at=LATER + CONFIRM_DELAY)
+    assert {s.status for s in archived(store, source).values()} == {Status.CONFIRMED}
+    assert merge(store, source, [], now=LATER + timedelta(minutes=5)).vanished == 10
+
+
 def test_a_held_occurrence_that_starts_is_kept_as_it_was(store: Store, source: int) -> None:
     merge(store, source, TEN)
     merge(store, source, TEN[:2], now=LATER)

@@ -56,8 +56,9 @@ SIGNIFICANT_FIELDS = ("start", "end", "title", "status", "meeting_url")
 # least HOLD_MIN_VANISHING of them, is held until a second read confirms it.
 HOLD_SHARE = 0.5
 HOLD_MIN_VANISHING = 5
-# How much later the confirming read must be (well under the cache TTL).
-CONFIRM_DELAY = timedelta(seconds=60)
+# How much later the confirming read must be: longer than a common upstream glitch (a few
+# minutes), shorter than the default cache TTL (10 minutes).
+CONFIRM_DELAY = timedelta(minutes=5)
 # How long records without a readable id may keep vanished occurrences from being cancelled.
 UNIDENTIFIED_HOLD_MAX = timedelta(hours=3)
 _ARCHIVE_OWNED = frozenset({"sequence", "changed_at"})
