@@ -288,6 +288,13 @@ def test_a_real_mass_disappearance_is_published_after_the_confirming_read(
 
     pipeline.advance(CONFIRM_DELAY / 2)  # too soon to confirm: still held
     assert statuses(pipeline.occurrences(pipeline.participant)[0]) == statuses(before)
+    # A fetch meanwhile (a feed with a longer horizon asks for one) keeps the hold, and the
+    # hold is not counted again.
+    (partition,) = pipeline.refresher.partitions(pipeline.participant.feed)
+    pipeline.refresher.refresh(partition, pipeline.participant.feed.horizon_days + 1)
+    again = pipeline.merges(pipeline.participant)[-1]
+    assert again is not first and again.held == first.held and again.holds_started == 0
+    assert pipeline.holds("tagmango-sim") == first.holds_started
 
     pipeline.advance(CONFIRM_DELAY / 2)
     confirmed = pipeline.occurrences(pipeline.participant)[0]
