@@ -37,8 +37,9 @@ class Metrics:
         )
         self.cancellation_holds = Counter(
             "calbridge_cancellation_holds",
-            "Fetches whose cancellations were held as a likely upstream glitch (most upcoming "
-            "sessions vanished at once, or unreadable records), by source.",
+            "Upcoming sessions whose cancellation was held as a likely upstream glitch (most "
+            "upcoming sessions vanished at once, or records without a readable id), counted "
+            "once when the hold starts, by source.",
             ["source"],
             registry=self.registry,
         )

@@ -269,13 +269,13 @@ class Refresher:
             self._generation[partition] = self._generation.get(partition, 0) + 1
         self._prune(now)
         next_fetch_in = float(self.settings.cache_ttl)
-        if merged.held:
-            self.metrics.cancellation_holds.labels(name).inc()
+        if merged.holds_started:  # each hold once, when it starts, however long it lasts
+            self.metrics.cancellation_holds.labels(name).inc(merged.holds_started)
             log.warning(
                 "%s: upstream stopped listing %d upcoming sessions; their cancellation is "
                 "held as a likely upstream glitch until a later read confirms it",
                 name,
-                merged.held,
+                merged.holds_started,
             )
         if merged.confirm_at is not None:  # read again soon to confirm or undo the hold
             next_fetch_in = min(next_fetch_in, max(1.0, (merged.confirm_at - now).total_seconds()))

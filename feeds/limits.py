@@ -28,6 +28,7 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_TITLE_CHARS",
     "MAX_URL_CHARS",
+    "cap_id",
     "cap_session",
     "cap_sessions",
     "shorten",
@@ -56,6 +57,17 @@ def shorten(text: str, limit: int) -> str:
     if limit <= len(ELLIPSIS):
         return ""
     return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+
+
+def cap_id(value: str) -> str:
+    """`value` if it has at most MAX_ID_CHARS characters, else its start and a digest of the
+    whole in MAX_ID_CHARS: unique and stable, so the same long id always maps to one short id.
+
+    Every id that is matched against capped sessions (say a skipped record's) goes through here.
+    """
+    if len(value) <= MAX_ID_CHARS:
+        return value
+    return _short_id(value)
 
 
 def _short_id(value: str) -> str:
@@ -111,7 +123,7 @@ def cap_session(session: Session) -> tuple[Session, list[str]]:
     def identifier(field: str, what: str) -> None:
         value = getattr(session, field)
         if value is not None and len(value) > MAX_ID_CHARS:
-            changes[field] = _short_id(value)
+            changes[field] = cap_id(value)
             notes.append(f"{what} of {len(value):,} characters shortened to {MAX_ID_CHARS}")
 
     identifier("upstream_id", "id")

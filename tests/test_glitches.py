@@ -1,23 +1,28 @@
 """Upstream glitches never publish cancellations: the whole pipeline, against the simulators.
 
 The simulators run on loopback HTTP, the real clients read them (build_client), the real
-Refresher merges into a real SQLite archive and renders the feeds; only the clock is injected.
+Refresher merges into a real SQLite archive and renders the feeds; only the clocks are
+injected: one fake time drives both the refresher's wall clock and its monotonic schedule, so a
+test advancing it past the cache TTL sees a real refresh, and one that stops short sees none.
 Through each glitch (a self-contradicting empty answer, one unreadable record, most sessions
 vanishing at once) every feed keeps exactly its events and statuses; a real disappearance is
-published once a second read, CONFIRM_DELAY later, confirms it.
+published once the confirming read, which the refresher schedules CONFIRM_DELAY later, confirms
+it.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+import bridge.refresh
 from bridge.crypto import CredentialBox
 from bridge.metrics import Metrics
 from bridge.refresh import FeedView, Refresher, RenderedFeed
@@ -25,7 +30,8 @@ from bridge.settings import Settings
 from bridge.simulator.combined import DEMO_PARTICIPANT, Simulators, build_simulators
 from bridge.simulator.server import serving
 from bridge.simulator.tagmango import Fault, SimCall
-from bridge.store import Store
+from bridge.sources import Partition
+from bridge.store import MergeResult, Store
 from bridge.store.archive import CONFIRM_DELAY
 from bridge.upstream.zoho import forget_cached_tokens
 from feeds.model import Status
@@ -35,10 +41,21 @@ NOW = datetime(2026, 3, 3, 9, 30, tzinfo=UTC)
 CANCELLED = {"cancelled", "canceled", "deleted"}
 
 
+class RecordingStore(Store):
+    """A Store that keeps what each merge did, by partition, for the tests to inspect."""
+
+    merges: dict[Partition, list[MergeResult]]
+
+    def merge_sessions(self, partition: Any, *args: Any, **kwargs: Any) -> MergeResult:
+        merged = super().merge_sessions(partition, *args, **kwargs)
+        self.merges.setdefault(partition, []).append(merged)
+        return merged
+
+
 @dataclass
 class Pipeline:
     simulators: Simulators
-    store: Store
+    store: RecordingStore
     refresher: Refresher
     participant: FeedView  # TagMango, narrowed to one participant
     academy: FeedView  # TrainerCentral
@@ -51,9 +68,7 @@ class Pipeline:
         self.simulators.trainercentral.clock.set(self._clock[0])
 
     def read(self, view: FeedView) -> RenderedFeed:
-        """A fresh fetch and render, as after the TTL (whatever the refresher scheduled)."""
-        self.refresher._next_fetch.clear()
-        self.refresher._renders.clear()
+        """The feed as a subscriber reads it now: refreshed only when the refresher says so."""
         return self.refresher.render(view)
 
     def occurrences(self, view: FeedView) -> tuple[list[Occurrence], RenderedFeed]:
@@ -64,9 +79,10 @@ class Pipeline:
         )
         return occurrences, rendered
 
-    def seconds_to_next_fetch(self, view: FeedView) -> float:
+    def merges(self, view: FeedView) -> list[MergeResult]:
+        """What each fetch of the view's (single) partition merged, oldest first."""
         (partition,) = self.refresher.partitions(view.feed)
-        return self.refresher._next_fetch[partition] - time.monotonic()
+        return self.store.merges.get(partition, [])
 
     def holds(self, source: str) -> float:
         value = self.refresher.metrics.registry.get_sample_value(
@@ -74,16 +90,17 @@ class Pipeline:
         )
         return value or 0.0
 
-    _clock: list[datetime]
+    _clock: list[datetime] = field(repr=False)
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     forget_cached_tokens()
     simulators = build_simulators(NOW)
     with serving(simulators) as upstream:
         settings = Settings.for_demo(tmp_path, "https://cal.example.com")
-        store = Store(settings.database_url, CredentialBox(settings.secret_key))
+        store = RecordingStore(settings.database_url, CredentialBox(settings.secret_key))
+        store.merges = {}
         store.migrate()
         options = simulators.source_options(upstream.url)
         tm = dict(options["tagmango"])
@@ -96,6 +113,9 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
         )
         academy_feed, _ = store.create_feed("Academy", [academy.id], "Asia/Kolkata")
         clock = [NOW]
+        # The refresher schedules fetches on time.monotonic(): the same fake time drives it.
+        fake_time = SimpleNamespace(monotonic=lambda: (clock[0] - NOW).total_seconds() + 1e6)
+        monkeypatch.setattr(bridge.refresh, "time", fake_time)
         refresher = Refresher(store, settings, Metrics(), clock=lambda: clock[0])
         yield Pipeline(
             simulators,
@@ -206,35 +226,41 @@ def test_an_unreadable_record_keeps_its_last_good_version(
 # -- most sessions vanishing at once ---------------------------------------------------------
 
 
-def test_a_mass_disappearance_is_held_and_undone_by_the_next_good_read(
+def test_a_mass_disappearance_is_held_and_undone_by_the_confirming_read(
     pipeline: Pipeline,
 ) -> None:
     tagmango, academy = pipeline.simulators.tagmango, pipeline.simulators.trainercentral
-    before = {
-        view: pipeline.occurrences(view)[0] for view in (pipeline.participant, pipeline.academy)
-    }
+    views = ((pipeline.participant, "tagmango-sim"), (pipeline.academy, "trainercentral-sim"))
+    before = {view: pipeline.occurrences(view)[0] for view, _ in views}
     calls, talks = upcoming_calls(pipeline), upcoming_talk_ids(pipeline)
 
     pipeline.advance(timedelta(minutes=11))
     tagmango.hide_calls(call.id for call in calls[2:])
     academy.hide_talks(talks[1:])
-    for view, source in (
-        (pipeline.participant, "tagmango-sim"),
-        (pipeline.academy, "trainercentral-sim"),
-    ):
+    held_at = pipeline.now()
+    for view, source in views:
         during, rendered = pipeline.occurrences(view)
         assert during == before[view] and rendered.stale_since is None
-        assert pipeline.holds(source) == 1
-        # The confirming read comes soon, not a whole TTL later.
-        assert 0 < pipeline.seconds_to_next_fetch(view) <= CONFIRM_DELAY.total_seconds()
+        held = pipeline.merges(view)[-1]
+        assert held.held == held.holds_started > 0
+        assert held.confirm_at == held_at + CONFIRM_DELAY
+        assert pipeline.holds(source) == held.holds_started
 
     tagmango.clear_glitches()
     academy.clear_glitches()
-    pipeline.advance(CONFIRM_DELAY)
-    for view in (pipeline.participant, pipeline.academy):
+    pipeline.advance(CONFIRM_DELAY - timedelta(seconds=1))
+    for view, _ in views:  # not yet time for the confirming read: no fetch
+        fetches = len(pipeline.merges(view))
         assert pipeline.occurrences(view)[0] == before[view]
-        assert pipeline.seconds_to_next_fetch(view) > CONFIRM_DELAY.total_seconds()
-    assert pipeline.holds("tagmango-sim") == pipeline.holds("trainercentral-sim") == 1
+        assert len(pipeline.merges(view)) == fetches
+    pipeline.advance(timedelta(seconds=1))  # the confirming read, well before the TTL
+    for view, source in views:
+        assert pipeline.occurrences(view)[0] == before[view]
+        held, confirming = pipeline.merges(view)[-2:]
+        # Every row the held fetch missed comes back: held ones, and started ones kept as they were.
+        assert confirming.restored == held.held + held.vanished and confirming.held == 0
+        assert confirming.confirm_at is None
+        assert pipeline.holds(source) == held.holds_started
 
 
 def test_a_real_mass_disappearance_is_published_after_the_confirming_read(
@@ -250,17 +276,29 @@ def test_a_real_mass_disappearance_is_published_after_the_confirming_read(
     for call in gone:
         tagmango.remove_call(call.id)
     tagmango.update_call(kept[0].id, title="Still on, renamed")
+    held_at = pipeline.now()
     held = pipeline.occurrences(pipeline.participant)[0]
     # The rest of the held fetch is merged: only the rename shows.
     assert statuses(held) == statuses(before)
     assert [o.summary for o in held if o.start == kept[0].start] == ["Still on, renamed"]
+    first = pipeline.merges(pipeline.participant)[-1]
+    assert first.held == first.holds_started >= len(gone)
+    assert first.confirm_at == held_at + CONFIRM_DELAY
+    assert pipeline.holds("tagmango-sim") == first.holds_started
 
     pipeline.advance(CONFIRM_DELAY / 2)  # too soon to confirm: still held
     assert statuses(pipeline.occurrences(pipeline.participant)[0]) == statuses(before)
-    assert pipeline.holds("tagmango-sim") == 2
+    # A fetch meanwhile (a feed with a longer horizon asks for one) keeps the hold, and the
+    # hold is not counted again.
+    (partition,) = pipeline.refresher.partitions(pipeline.participant.feed)
+    pipeline.refresher.refresh(partition, pipeline.participant.feed.horizon_days + 1)
+    again = pipeline.merges(pipeline.participant)[-1]
+    assert again is not first and again.held == first.held and again.holds_started == 0
+    assert pipeline.holds("tagmango-sim") == first.holds_started
 
     pipeline.advance(CONFIRM_DELAY / 2)
     confirmed = pipeline.occurrences(pipeline.participant)[0]
+    assert pipeline.merges(pipeline.participant)[-1].vanished >= len(gone)
     gone_starts = {call.start for call in gone}
     for occurrence in confirmed:  # a cancelled occurrence of a series may become an EXDATE
         if occurrence.start in gone_starts:
@@ -278,4 +316,4 @@ def test_a_real_mass_disappearance_is_published_after_the_confirming_read(
     }
     assert {archived[call.id] for call in gone} == {Status.CANCELLED}
     assert {archived[call.id] for call in kept} == {Status.CONFIRMED}
-    assert pipeline.holds("tagmango-sim") == 2
+    assert pipeline.holds("tagmango-sim") == first.holds_started  # each hold counted once

@@ -21,6 +21,7 @@ from feeds.limits import (
     MAX_NAME_CHARS,
     MAX_TITLE_CHARS,
     MAX_URL_CHARS,
+    cap_id,
     cap_session,
     shorten,
 )
@@ -130,6 +131,15 @@ def test_every_fetch_result_is_capped_once_whatever_client_made_it() -> None:
     assert result.warnings[1].startswith("tagmango session call-1: title cut from 10,000")
     again = FetchResult(result.sessions, result.warnings)
     assert again.warnings == result.warnings
+
+
+def test_skipped_ids_are_capped_like_the_ids_of_sessions() -> None:
+    long_id = "9" * (MAX_ID_CHARS + 1)
+    capped = FetchResult([session(upstream_id=long_id)]).sessions[0].upstream_id
+    assert cap_id(long_id) == capped and len(capped) == MAX_ID_CHARS
+    assert cap_id("short") == "short"
+    result = FetchResult([], skipped_ids=frozenset({long_id, "short"}))
+    assert result.skipped_ids == {capped, "short"}
 
 
 def test_a_five_megabyte_title_from_tagmango_makes_a_small_feed() -> None:

@@ -18,9 +18,14 @@ Rules (design.md, "Identity" and "History and cancellations"):
   the cancellations are held. The vanishing rows keep their content and only get `vanished_at`
   (a pending cancellation: upcoming, not cancelled, vanished before it started); a later fetch
   at least CONFIRM_DELAY after `vanished_at` that still lacks them cancels them, one that lists
-  them restores them. Everything else in a held fetch is merged as usual. While upstream
-  lists records without a readable id (`unidentified`), any of them may be a vanishing row,
-  so no cancellation is published at all.
+  them restores them. Everything else in a held fetch is merged as usual;
+- records upstream listed without a readable id (`unidentified`) may each be one vanishing
+  occurrence, so when no more occurrences vanish than there are such records, their
+  cancellation is held too, but only for UNIDENTIFIED_HOLD_MAX after `vanished_at` (an id-less
+  broken record may stay upstream for good; real cancellations must not wait for ever). More
+  vanishing than id-less records cannot all be explained by them, so that ground holds nothing.
+A hold starts once per occurrence (`holds_started`, what metrics and logs count), however many
+fetches it lasts.
 
 Content is the Session as JSON, without `sequence`/`changed_at` (which the archive owns) and
 without fields at their default values, so adding a field to Session later neither changes
@@ -51,8 +56,11 @@ SIGNIFICANT_FIELDS = ("start", "end", "title", "status", "meeting_url")
 # least HOLD_MIN_VANISHING of them, is held until a second read confirms it.
 HOLD_SHARE = 0.5
 HOLD_MIN_VANISHING = 5
-# How much later the confirming read must be (well under the cache TTL).
-CONFIRM_DELAY = timedelta(seconds=60)
+# How much later the confirming read must be: longer than a common upstream glitch (a few
+# minutes), shorter than the default cache TTL (10 minutes).
+CONFIRM_DELAY = timedelta(minutes=5)
+# How long records without a readable id may keep vanished occurrences from being cancelled.
+UNIDENTIFIED_HOLD_MAX = timedelta(hours=3)
 _ARCHIVE_OWNED = frozenset({"sequence", "changed_at"})
 _FIELDS = {f.name: f for f in dataclasses.fields(Session) if f.name not in _ARCHIVE_OWNED}
 _HINTS = typing.get_type_hints(Session)
@@ -168,6 +176,19 @@ def holds_cancellations(upcoming: int, vanishing: int) -> bool:
     return vanishing >= HOLD_MIN_VANISHING and vanishing > upcoming * HOLD_SHARE
 
 
+def _hold_ends(
+    missing_since: datetime, *, mass_disappearance: bool, maybe_unidentified: bool
+) -> datetime | None:
+    """When the cancellation of an occurrence missing since `missing_since` may be published,
+    or None when nothing holds it (see the module docstring for both grounds)."""
+    ends = []
+    if mass_disappearance:
+        ends.append(missing_since + CONFIRM_DELAY)
+    if maybe_unidentified:
+        ends.append(missing_since + UNIDENTIFIED_HOLD_MAX)
+    return max(ends, default=None)
+
+
 def _shown_as_upcoming(row: ArchivedSessionTable, now: datetime) -> bool:
     """Not started, not cancelled, and listed at the last fetch or pending a cancellation."""
     if row.start_at <= now or row.content.get("status") == Status.CANCELLED.value:
@@ -210,7 +231,8 @@ def merge_into_archive(
     }
     upcoming = [uid for uid, row in in_window.items() if _shown_as_upcoming(row, now)]
     vanishing = [uid for uid in upcoming if uid not in listed]
-    hold = unidentified > 0 or holds_cancellations(len(upcoming), len(vanishing))
+    mass_disappearance = holds_cancellations(len(upcoming), len(vanishing))
+    maybe_unidentified = 0 < len(vanishing) <= unidentified
     counts = dict.fromkeys(("inserted", "changed", "vanished", "unchanged", "restored"), 0)
 
     for upstream_id, (content, digest) in listed.items():
@@ -242,14 +264,21 @@ def merge_into_archive(
             row.vanished_at = None
         row.last_seen_at = now
 
-    held: list[datetime] = []
+    held_until: list[datetime] = []
+    holds_started = 0
     for upstream_id in vanishing:
         row = in_window[upstream_id]
         missing_since = row.vanished_at or now
-        confirmed = unidentified == 0 and now - missing_since >= CONFIRM_DELAY
-        if hold and not confirmed:
+        hold_ends = _hold_ends(
+            missing_since,
+            mass_disappearance=mass_disappearance,
+            maybe_unidentified=maybe_unidentified,
+        )
+        if hold_ends is not None and now < hold_ends:
+            if row.vanished_at is None:  # its hold starts now
+                holds_started += 1
             row.vanished_at = missing_since
-            held.append(missing_since)
+            held_until.append(hold_ends)
             continue
         row.vanished_at = missing_since
         _cancel(row, now)
@@ -259,10 +288,12 @@ def merge_into_archive(
             continue
         row.vanished_at = now  # started or already cancelled: kept as it was
         counts["vanished"] += 1
-    confirm_at = None
-    if held and unidentified == 0:
-        confirm_at = min(held) + CONFIRM_DELAY
-    return MergeResult(**counts, held=len(held), confirm_at=confirm_at)
+    return MergeResult(
+        **counts,
+        held=len(held_until),
+        holds_started=holds_started,
+        confirm_at=min(held_until, default=None),
+    )
 
 
 def to_session(row: ArchivedSessionTable) -> Session:

@@ -165,8 +165,10 @@ class MergeResult:
     unchanged; `vanished` counts archived occurrences in the window upstream stopped listing.
 
     `held` counts upcoming occurrences upstream stopped listing whose cancellation was held
-    (see bridge.store.archive); they are unchanged for now. `confirm_at` is when a second
-    read can confirm them (None when nothing waits for one).
+    (see bridge.store.archive); they are unchanged for now. `holds_started` counts those of
+    them whose hold began in this merge (a hold lasting several fetches counts once).
+    `confirm_at` is when the first of them may be published, so when a read can confirm it
+    (None when nothing waits for one).
     """
 
     inserted: int = 0
@@ -175,6 +177,7 @@ class MergeResult:
     unchanged: int = 0
     restored: int = 0
     held: int = 0
+    holds_started: int = 0
     confirm_at: datetime | None = None
 
     @property

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from feeds.limits import cap_sessions
+from feeds.limits import cap_id, cap_sessions
 from feeds.model import Session
 
 
@@ -26,7 +26,8 @@ class FetchResult:
 
     `skipped_ids` are upstream ids of records that were listed but could not be read, and
     `unidentified` counts skipped records whose id could not be read either: the archive
-    must not take any of them for a cancellation.
+    must not take any of them for a cancellation. Long ids are capped like the sessions'
+    (`feeds.limits.cap_id`), so a skipped id matches the id its session was archived under.
     """
 
     sessions: list[Session]
@@ -36,6 +37,7 @@ class FetchResult:
 
     def __post_init__(self) -> None:
         capped, notes = cap_sessions(self.sessions)
+        object.__setattr__(self, "skipped_ids", frozenset(map(cap_id, self.skipped_ids)))
         if notes:
             object.__setattr__(self, "sessions", capped)
             object.__setattr__(self, "warnings", [*self.warnings, *notes])
