@@ -93,7 +93,7 @@ def test_stale_age_counts_from_the_first_failure_across_a_restart(
     first_age = int(first.headers["x-calbridge-stale"])
     # The outage began when this request's fetch started, not at the last success.
     assert 0 <= first_age <= time.monotonic() - asked + 1
-    assert int(first.headers["age"]) >= first_age + 1
+    assert int(first.headers["x-calbridge-data-age"]) >= first_age + 1
     server.stop()
     server.start()
     again = get(feed["ics_url"])
