@@ -9,8 +9,8 @@ operator sees what to fix before the service starts, never a stack trace later.
     CALBRIDGE_PUBLIC_URL            origin used in links; default http://127.0.0.1:8000
     CALBRIDGE_ADMIN_TOKEN           bearer token of the admin API; unset: admin API disabled
     CALBRIDGE_METRICS_TOKEN         bearer token /metrics requires from every client; unset:
-                                    /metrics answers loopback clients that came through no
-                                    proxy, and others only with the admin token
+                                    the admin token, and without that only loopback clients
+                                    of a loopback CALBRIDGE_PUBLIC_URL (e.g. the demo)
     CALBRIDGE_CACHE_TTL             seconds an upstream result is reused; default 600
     CALBRIDGE_INSTANCE_PATH         folder for the SQLite file and local state; default ./instance
 """

@@ -1,5 +1,6 @@
-"""Who may read /metrics (bridge/web/metrics_access.py): a CALBRIDGE_METRICS_TOKEN when one
-is set; otherwise loopback clients that no proxy relayed, or the admin token."""
+"""Who may read /metrics (bridge/web/metrics_access.py): the CALBRIDGE_METRICS_TOKEN when one
+is set, else the CALBRIDGE_ADMIN_TOKEN when that is set, loopback clients included; with no
+token only loopback clients that no proxy relayed, and only on a loopback public URL."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.web_support import make_harness
 
 REMOTE = {"REMOTE_ADDR": "203.0.113.7"}
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
+PRIVATE_URL = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
@@ -39,8 +41,10 @@ def is_metrics(response: Any) -> bool:
     return response.status_code == 200 and b"calbridge_http_requests_total" in response.data
 
 
-def test_without_tokens_only_local_clients_not_behind_a_proxy_are_answered(client_with) -> None:  # type: ignore[no-untyped-def]
-    client = client_with()
+def test_without_tokens_a_private_install_answers_local_clients_not_behind_a_proxy(
+    client_with,  # type: ignore[no-untyped-def]
+) -> None:
+    client = client_with(public_url=PRIVATE_URL)
     assert is_metrics(client.get("/metrics", environ_base=LOCAL))
     assert is_metrics(client.get("/metrics", environ_base={"REMOTE_ADDR": "::1"}))
     remote = client.get("/metrics", environ_base=REMOTE)
@@ -52,17 +56,37 @@ def test_without_tokens_only_local_clients_not_behind_a_proxy_are_answered(clien
     assert forwarded.status_code == 403
 
 
-def test_remote_clients_may_use_the_admin_token(client_with) -> None:  # type: ignore[no-untyped-def]
-    client = client_with(admin_token="admin-token-for-tests")
-    assert is_metrics(client.get("/metrics", environ_base=LOCAL))
-    anonymous = client.get("/metrics", environ_base=REMOTE)
-    assert anonymous.status_code == 401
-    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer ")
-    wrong = client.get("/metrics", environ_base=REMOTE, headers=bearer("guess"))
-    assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
-    assert is_metrics(
-        client.get("/metrics", environ_base=REMOTE, headers=bearer("admin-token-for-tests"))
-    )
+@pytest.mark.parametrize("public_url", ["http://localhost:8000", "http://[::1]:8000"])
+def test_localhost_names_count_as_a_private_install(client_with, public_url: str) -> None:  # type: ignore[no-untyped-def]
+    assert is_metrics(client_with(public_url=public_url).get("/metrics", environ_base=LOCAL))
+
+
+def test_without_tokens_a_public_install_refuses_even_loopback_clients(client_with) -> None:  # type: ignore[no-untyped-def]
+    # Behind `proxy_pass` on the same machine every visitor arrives from 127.0.0.1 unmarked.
+    client = client_with(public_url="https://cal.example.org")
+    for environ in (LOCAL, REMOTE):
+        refused = client.get("/metrics", environ_base=environ)
+        assert refused.status_code == 403
+        assert "WWW-Authenticate" not in refused.headers
+        assert "CALBRIDGE_METRICS_TOKEN" in refused.get_data(as_text=True)
+        assert b"calbridge_" not in refused.data
+
+
+def test_the_admin_token_is_required_from_everyone_when_no_metrics_token_is_set(
+    client_with,
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_with(public_url=PRIVATE_URL, admin_token="admin-token-for-tests")
+    for environ in (LOCAL, REMOTE):
+        anonymous = client.get("/metrics", environ_base=environ)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer ")
+        assert b"calbridge_" not in anonymous.data
+        wrong = client.get("/metrics", environ_base=environ, headers=bearer("guess"))
+        assert wrong.status_code == 401
+        assert 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
+        assert is_metrics(
+            client.get("/metrics", environ_base=environ, headers=bearer("admin-token-for-tests"))
+        )
 
 
 def test_a_metrics_token_is_required_from_everyone(client_with) -> None:  # type: ignore[no-untyped-def]

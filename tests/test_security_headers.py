@@ -12,7 +12,7 @@ import icalendar
 import pytest
 from werkzeug.test import TestResponse
 
-from bridge import create_app
+from bridge import create_app, operations
 from tests.ical_validators import validate_feed
 from tests.web_support import NOW, PUBLIC, Harness, make_harness
 
@@ -106,6 +106,20 @@ def test_the_pages_keep_their_own_policy(harness: Harness) -> None:
     assert_page(page)
     assert page.headers["Referrer-Policy"] == "same-origin"  # our own form posts keep Origin
     assert "form-action 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_the_pages_redirects_get_the_locked_down_set(harness: Harness) -> None:
+    # Revoking a share answers 303 to the subscribe page: the redirect is not an HTML page,
+    # so it takes the no-referrer set, as the /j/ redirect does, not the page's headers.
+    share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
+    form = harness.page().xpath(f"//tr[@data-share-id='{share['id']}']//form")[0]
+    redirect = harness.client.post(
+        form.get("action"), data={"csrf_token": form.xpath(".//input/@value")[0]}
+    )
+    assert redirect.status_code == 303
+    assert_locked_down(redirect)
+    assert "Cache-Control" not in redirect.headers  # the pages' no-store was not pasted on
+    assert_page(harness.client.get(redirect.location))
 
 
 def test_no_hsts_when_the_public_url_is_plain_http(harness: Harness) -> None:

@@ -127,7 +127,9 @@ class FeedEndpoint:
             # a while.
             answered_at = refresher.clock()
             headers.append(("X-Calbridge-Stale", str(rendered.stale_age(answered_at))))
-            headers.append(("Age", str(rendered.data_age(answered_at))))
+            # Not `Age`: that is a cache header, and one above max-age makes clients and proxies
+            # treat every answer as expired and revalidate it on each use.
+            headers.append(("X-Calbridge-Data-Age", str(rendered.data_age(answered_at))))
         if _not_modified(environ, etag, rendered.last_modified):
             return 304, headers, b""
         headers += [("Content-Type", ICS_CONTENT_TYPE), ("Content-Length", str(len(rendered.body)))]

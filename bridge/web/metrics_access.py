@@ -2,10 +2,13 @@
 
 - CALBRIDGE_METRICS_TOKEN set: every client must send `Authorization: Bearer <that token>`
   (loopback ones too: the operator asked for a token).
-- Otherwise a loopback client whose request no proxy relayed (no `Forwarded`,
-  `X-Forwarded-For` or `X-Real-IP` header) is answered, e.g. a Prometheus on the same
-  machine; any other client must send the admin token (CALBRIDGE_ADMIN_TOKEN), and is
-  refused with 403 when there is none.
+- Otherwise CALBRIDGE_ADMIN_TOKEN set: every client must send that one, loopback ones too.
+  A reverse proxy on the same machine (a plain nginx `proxy_pass`) adds no `Forwarded`,
+  `X-Forwarded-For` or `X-Real-IP` header, so behind it every outside client looks like
+  127.0.0.1: the client's address proves nothing once a token exists.
+- No token at all: only a private install answers, one whose CALBRIDGE_PUBLIC_URL host is
+  itself loopback (e.g. `calbridge demo`), and only to loopback clients whose request no
+  proxy relayed. Everywhere else /metrics is refused until CALBRIDGE_METRICS_TOKEN is set.
 
 Refusals are one plain-text sentence: 401 with `WWW-Authenticate: Bearer` when a token
 would be accepted, 403 when none would. Tokens are compared in constant time.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from urllib.parse import urlsplit
 
 from flask import Request, Response
 
@@ -28,23 +32,36 @@ def metrics_refusal(settings: Settings, request: Request) -> Response | None:
     """None when `request` may read /metrics, else the 401 or 403 answer to send."""
     if settings.metrics_token:
         return _check_bearer(request, settings.metrics_token, "CALBRIDGE_METRICS_TOKEN")
-    if is_direct_loopback(request):
-        return None
     if settings.admin_token:
         return _check_bearer(request, settings.admin_token, "CALBRIDGE_ADMIN_TOKEN")
+    if is_loopback_url(settings.public_url) and is_direct_loopback(request):
+        return None
     return _refuse(
         403,
-        "/metrics only answers clients on this machine; set CALBRIDGE_METRICS_TOKEN to scrape "
-        "it from elsewhere.",
+        "Set CALBRIDGE_METRICS_TOKEN to read /metrics (send 'Authorization: Bearer <token>'): "
+        "without a token only a private install, whose CALBRIDGE_PUBLIC_URL is on localhost, "
+        "answers clients on its own machine.",
     )
+
+
+def is_loopback_url(public_url: str) -> bool:
+    """True when the host of `public_url` is this machine (localhost or a loopback address)."""
+    host = (urlsplit(public_url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    return _is_loopback_address(host)
 
 
 def is_direct_loopback(request: Request) -> bool:
     """True for a client on this machine whose request did not come through a proxy."""
     if any(name in request.headers for name in PROXY_HEADERS):
         return False
+    return _is_loopback_address(request.remote_addr or "")
+
+
+def _is_loopback_address(text: str) -> bool:
     try:
-        address = ipaddress.ip_address(request.remote_addr or "")
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException
@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired, Optional
 from bridge import operations, services
 from bridge.refresh import FeedUnavailable, FeedView
 from bridge.web.access import view_for_token
-from bridge.web.headers import PAGE_HEADERS
+from bridge.web.headers import PAGE_HEADERS, uses_https
 from bridge.web.subscribe import (
     SCOPE_LABELS,
     ClientLinks,
@@ -86,15 +86,8 @@ def session_cookie_settings(state: BlueprintSetupState) -> None:
     if config.get("SESSION_COOKIE_SAMESITE") is None:
         config["SESSION_COOKIE_SAMESITE"] = "Lax"
     calbridge = state.app.extensions.get("calbridge")
-    if calbridge is not None and calbridge.settings.public_url.startswith("https://"):
+    if calbridge is not None and uses_https(calbridge.settings.public_url):
         config["SESSION_COOKIE_SECURE"] = True
-
-
-@blueprint.after_request
-def page_headers(response: Response) -> Response:
-    for name, value in PAGE_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
 
 
 @blueprint.app_errorhandler(HTTPException)

@@ -23,7 +23,7 @@ from bridge.simulator.combined import build_simulators
 from bridge.simulator.server import start_server
 from bridge.simulator.tagmango import SimCall
 from tests.e2e.conftest import add_sources, create_feed
-from tests.e2e.processes import BridgeEnv, BridgeServer
+from tests.e2e.processes import ADMIN_TOKEN, BridgeEnv, BridgeServer
 from tests.ical_validators import validate_feed
 
 GOOD_MEETING = "https://zoom.us/j/4242424242?pwd=probe"
@@ -49,7 +49,6 @@ HOSTILE_MEETING_URLS = {
 }
 # An injected header would come back under this name.
 INJECTED = "X-Injected"
-ADMIN_TOKEN = "e2e-admin-token"  # as tests/e2e/processes.py sets it
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 

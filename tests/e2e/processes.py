@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from bridge.cli import main
 
 CALBRIDGE = [sys.executable, "-m", "bridge"]
+ADMIN_TOKEN = "e2e-admin-token"
 
 
 def free_port() -> int:
@@ -46,7 +47,7 @@ class BridgeEnv:
             CALBRIDGE_DATABASE_URL=f"sqlite:///{self.directory / 'calbridge.db'}",
             CALBRIDGE_PUBLIC_URL=self.public_url,
             CALBRIDGE_CACHE_TTL=str(self.cache_ttl),
-            CALBRIDGE_ADMIN_TOKEN="e2e-admin-token",
+            CALBRIDGE_ADMIN_TOKEN=ADMIN_TOKEN,
         )
         env.update(self.extra)
         return env
