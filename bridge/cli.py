@@ -51,7 +51,7 @@ def load_services() -> Services:
 @contextmanager
 def reported_errors() -> Iterator[None]:
     """Turn the errors an operator can cause or meet into one line and exit 1."""
-    from bridge.refresh import FeedUnavailable
+    from bridge.feed_views import FeedUnavailable
     from bridge.store import StoreError
     from bridge.upstream.errors import UpstreamError
 

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge import Services
+from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.links import FeedLinks
-from bridge.refresh import FeedUnavailable, FeedView
 from bridge.sources import SourceConfigError, partition_for
 from feeds.model import Scope, SourceKind
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from bridge.feed_views import FeedUnavailable, FeedView, JoinLinks, RenderedFeed
 from bridge.metrics import Metrics
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
 from bridge.sources import Partition, build_client, partition_for
-from bridge.store import FeedRow, FetchState, ShareRow, Store
+from bridge.store import FeedRow, FetchState, Store
 from bridge.upstream.errors import UpstreamError
 from feeds.fitting import fit_feed
 from feeds.ical import FeedOptions, render_feed
@@ -42,79 +43,10 @@ RECENT_PAST = timedelta(days=2)
 STATE_MAX_AGE = 60.0
 # How often the archive is pruned of sessions older than every feed's history.
 PRUNE_EVERY = timedelta(hours=1)
-# A join link keeps working until this long after the session ended.
-JOIN_GRACE = timedelta(hours=24)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class FeedUnavailable(Exception):
-    """No good data to serve yet: answered with 503, Retry-After and this reason."""
-
-    def __init__(self, reason: str, retry_after: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class FeedView:
-    """What a feed or share token gives access to."""
-
-    feed: FeedRow
-    scope: Scope
-    owner: str  # "f<feed id>" or "s<share id>": what join links are signed for
-    generation: str  # the generation of the owner's current token, which join links carry
-
-    @classmethod
-    def of_feed(cls, feed: FeedRow) -> FeedView:
-        """The owner's whole view of a feed."""
-        return cls(feed, Scope.FULL, feed.owner, feed.generation)
-
-    @classmethod
-    def of_share(cls, share: ShareRow) -> FeedView:
-        """What a share link shows of its feed."""
-        return cls(share.feed, share.scope, share.owner, share.generation)
-
-
-@dataclass(frozen=True)
-class RenderedFeed:
-    body: bytes
-    etag: str
-    last_modified: datetime
-    refreshed_at: datetime  # the oldest last-good fetch among the feed's partitions
-    # Set while an upstream is failing and older data is served: when that outage began
-    # (the first failed fetch after the last success, as stored with the fetch state).
-    stale_since: datetime | None
-    # What was done to keep the feed under Google's size limit (feeds.fitting); empty normally.
-    size_warnings: tuple[str, ...] = ()
-
-    def stale_age(self, now: datetime) -> int | None:
-        """Whole seconds since the outage began (None when not stale)."""
-        if self.stale_since is None:
-            return None
-        return max(0, int((now - self.stale_since).total_seconds()))
-
-    def data_age(self, now: datetime) -> int:
-        """Whole seconds since the oldest data in the feed was fetched."""
-        return max(0, int((now - self.refreshed_at).total_seconds()))
-
-
-@dataclass(frozen=True)
-class JoinLinks:
-    """The signed join links of one feed view. Equal for the same view, token generation and
-    signer, so the per-event render cache of `feeds.ical` is reused from one render of the feed
-    to the next; a rotated token makes other links (and so other events)."""
-
-    signer: JoinSigner
-    public_url: str
-    owner: str
-    generation: str
-
-    def __call__(self, uid: str) -> str:
-        return f"{self.public_url}/j/{self.signer.sign(self.owner, uid, self.generation)}"
 
 
 @dataclass
@@ -454,12 +386,6 @@ class Refresher:
     def occurrences_for(self, view: FeedView, uid: str) -> list[Session]:
         """The archived occurrences behind one event UID (a single session or a series)."""
         return list(self.event_index(view).occurrences(uid))
-
-
-def pick_occurrence(occurrences: list[Session], now: datetime) -> Session | None:
-    """The occurrence a join link leads to: the current or next live one, if any."""
-    live = [s for s in occurrences if not s.cancelled and s.end > now - JOIN_GRACE]
-    return min(live, key=lambda s: s.start, default=None)
 
 
 def _keep_last_modified_honest(

@@ -24,8 +24,9 @@ import pytest
 
 import bridge.refresh
 from bridge.crypto import CredentialBox
+from bridge.feed_views import FeedView, RenderedFeed
 from bridge.metrics import Metrics
-from bridge.refresh import FeedView, Refresher, RenderedFeed
+from bridge.refresh import Refresher
 from bridge.settings import Settings
 from bridge.simulator.combined import DEMO_PARTICIPANT, Simulators, build_simulators
 from bridge.simulator.server import serving

@@ -13,7 +13,7 @@ import pytest
 from lxml import html
 
 from bridge import operations
-from bridge.refresh import FeedView
+from bridge.feed_views import FeedView
 from bridge.web.subscribe import ClientLinks, ago, event_download_url, time_range
 from feeds.ical import plan_feed
 from tests.web_support import FEED_NAME, NOW, PUBLIC, Harness, make_harness, token_of

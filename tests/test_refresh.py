@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from bridge.crypto import CredentialBox
+from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.metrics import Metrics
-from bridge.refresh import FeedUnavailable, FeedView, Refresher, pick_occurrence
+from bridge.refresh import Refresher
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult
 from bridge.upstream.errors import UpstreamUnavailable
+from bridge.web.join import pick_occurrence
 from feeds.model import Session, SourceKind, Status
 from tests.ical_validators import validate_feed
 

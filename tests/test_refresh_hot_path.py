@@ -23,8 +23,9 @@ from sqlalchemy import event
 import bridge.refresh
 import feeds.ical
 from bridge.crypto import CredentialBox
+from bridge.feed_views import FeedView, JoinLinks
 from bridge.metrics import Metrics
-from bridge.refresh import FeedView, JoinLinks, Refresher
+from bridge.refresh import Refresher
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult

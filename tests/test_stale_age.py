@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from bridge.crypto import CredentialBox
+from bridge.feed_views import FeedView
 from bridge.metrics import Metrics
-from bridge.refresh import FeedView, Refresher
+from bridge.refresh import Refresher
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult

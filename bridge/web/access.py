@@ -10,7 +10,7 @@ from datetime import datetime
 
 from werkzeug.exceptions import abort
 
-from bridge.refresh import FeedView
+from bridge.feed_views import FeedView
 from bridge.signing import JoinClaim
 from bridge.store import FeedRow, ShareRow, Store
 

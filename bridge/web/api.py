@@ -19,8 +19,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 
 from bridge import operations, services
+from bridge.feed_views import FeedUnavailable
 from bridge.operations import Conflict, NotFound, OperationError
-from bridge.refresh import FeedUnavailable
 from bridge.store import NotFound as StoreNotFound
 from bridge.store import StoreError
 from bridge.upstream.errors import UpstreamError

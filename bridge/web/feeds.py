@@ -27,7 +27,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.http import http_date, is_resource_modified
 
 from bridge import Services, services
-from bridge.refresh import FeedUnavailable
+from bridge.feed_views import FeedUnavailable
 from bridge.web.access import view_for_token
 from bridge.web.headers import feed_headers
 

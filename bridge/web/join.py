@@ -11,17 +11,28 @@ large the feed is.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from flask import Blueprint, redirect, render_template
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from bridge import services
-from bridge.refresh import FeedUnavailable, pick_occurrence
+from bridge.feed_views import FeedUnavailable
 from bridge.signing import BadJoinToken
 from bridge.web.access import join_view
-from feeds.model import is_web_url
+from feeds.model import Session, is_web_url
 
 blueprint = Blueprint("join", __name__)
+
+# A join link keeps working until this long after the session ended.
+JOIN_GRACE = timedelta(hours=24)
+
+
+def pick_occurrence(occurrences: list[Session], now: datetime) -> Session | None:
+    """The occurrence a join link leads to: the current or next live one, if any."""
+    live = [s for s in occurrences if not s.cancelled and s.end > now - JOIN_GRACE]
+    return min(live, key=lambda s: s.start, default=None)
 
 
 def refusal(status: int, title: str, message: str) -> tuple[str, int]:

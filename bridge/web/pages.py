@@ -21,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
 from bridge import operations, services
-from bridge.refresh import FeedUnavailable, FeedView
+from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.web.access import view_for_token
 from bridge.web.headers import PAGE_HEADERS, uses_https
 from bridge.web.subscribe import (

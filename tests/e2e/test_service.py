@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import icalendar
 
-from bridge.refresh import JOIN_GRACE
 from bridge.simulator.combined import Simulators
 from bridge.simulator.tagmango import Fault, SimCall
+from bridge.web.join import JOIN_GRACE
 from tests.e2e.conftest import add_sources, create_feed, feed_window
 from tests.e2e.processes import ADMIN_TOKEN
 from tests.ical_validators import Occurrence, validate_feed
