@@ -25,31 +25,11 @@ from feeds.limits import (
     cap_session,
     shorten,
 )
-from feeds.model import Session, SourceKind
+from tests.feed_samples import session
 from tests.ical_validators import validate_feed
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 FIVE_MB = 5 * 1024 * 1024
-
-
-def session(**fields: object) -> Session:
-    values: dict[str, object] = {
-        "source_kind": SourceKind.TAGMANGO,
-        "source_name": "mango",
-        "upstream_id": "call-1",
-        "title": "Morning flow",
-        "start": NOW + timedelta(hours=1),
-        "end": NOW + timedelta(hours=2),
-        "description": "Bring a mat.",
-        "meeting_url": "https://meet.example.org/j/1",
-        "organizer_name": "Asha",
-        "organizer_email": "asha@example.org",
-        "platform": "zoom",
-        "product_title": "Yoga Daily",
-        "product_id": "p-1",
-    }
-    values.update(fields)
-    return Session(**values)  # type: ignore[arg-type]
 
 
 def test_a_session_within_every_limit_is_returned_as_is() -> None:
@@ -80,7 +60,7 @@ def test_each_long_text_is_cut_with_a_warning_naming_the_record(field: str, limi
     value = getattr(capped, field)
     assert len(value) == limit and value.endswith(ELLIPSIS)
     assert len(warnings) == 1
-    assert warnings[0].startswith("tagmango session call-1: ")
+    assert warnings[0].startswith("tagmango session 1: ")
     assert f"cut from {limit * 3:,} to {limit:,} characters" in warnings[0]
 
 
@@ -88,7 +68,7 @@ def test_a_five_megabyte_title_becomes_a_short_title() -> None:
     capped, warnings = cap_session(session(title="A" * FIVE_MB))
     assert len(capped.title) == MAX_TITLE_CHARS
     assert warnings == [
-        f"tagmango session call-1: title cut from {FIVE_MB:,} to {MAX_TITLE_CHARS} characters"
+        f"tagmango session 1: title cut from {FIVE_MB:,} to {MAX_TITLE_CHARS} characters"
     ]
 
 
@@ -126,9 +106,9 @@ def test_long_identifiers_stay_unique_and_stable() -> None:
 
 def test_every_fetch_result_is_capped_once_whatever_client_made_it() -> None:
     result = FetchResult([session(title="T" * 10_000), session(upstream_id="ok")], ["parser note"])
-    assert [len(s.title) for s in result.sessions] == [MAX_TITLE_CHARS, len("Morning flow")]
+    assert [len(s.title) for s in result.sessions] == [MAX_TITLE_CHARS, len(session().title)]
     assert result.warnings[0] == "parser note"
-    assert result.warnings[1].startswith("tagmango session call-1: title cut from 10,000")
+    assert result.warnings[1].startswith("tagmango session 1: title cut from 10,000")
     again = FetchResult(result.sessions, result.warnings)
     assert again.warnings == result.warnings
 
