@@ -53,6 +53,16 @@ def kind_of(answer: httpx.Response) -> tuple[int, str]:
     return answer.status_code, answer.headers["content-type"].split(";")[0]
 
 
+def checked_answer(probe: Probe, path: str, status: int, content_type: str) -> httpx.Response:
+    """The answer to `path`, once it has the expected status and media type, is safe
+    (`assert_safe`) and left the server up."""
+    answer = probe.send(path)
+    assert kind_of(answer) == (status, content_type)
+    assert_safe(probe, answer, path)
+    probe.assert_alive()
+    return answer
+
+
 # -- tokens ------------------------------------------------------------------------------------
 
 GOOD_LINK = call_id(0)
@@ -87,12 +97,8 @@ TOKEN_CASES: list[tuple[str, Callable[[Probe], str], int, str]] = [
 def test_forged_truncated_and_oversized_tokens_are_refused(
     probe: Probe, target: Callable[[Probe], str], status: int, content_type: str
 ) -> None:
-    path = target(probe)
-    answer = probe.send(path)
-    assert kind_of(answer) == (status, content_type)
+    answer = checked_answer(probe, target(probe), status, content_type)
     assert "location" not in answer.headers
-    assert_safe(probe, answer, path)
-    probe.assert_alive()
 
 
 @pytest.mark.parametrize("prefix", ["/f/", "/j/"])
@@ -163,13 +169,9 @@ PATH_CASES: list[tuple[str, Callable[[Probe], str], int, str]] = [
 def test_percent_encoded_and_dotted_paths(
     probe: Probe, target: Callable[[Probe], str], status: int, content_type: str
 ) -> None:
-    path = target(probe)
-    answer = probe.send(path)
-    assert kind_of(answer) == (status, content_type)
+    answer = checked_answer(probe, target(probe), status, content_type)
     if content_type == CALENDAR:
         assert answer.content == probe.send(f"/f/{probe.feed_token}.ics").content
-    assert_safe(probe, answer, path)
-    probe.assert_alive()
 
 
 # -- odd UIDs in single-event downloads --------------------------------------------------------
@@ -206,11 +208,8 @@ def test_odd_uids_in_event_downloads(
     probe: Probe, uid: str, status: int, content_type: str
 ) -> None:
     path = f"/f/{probe.feed_token}/events/{uid}.ics"
-    answer = probe.send(path)
-    assert kind_of(answer) == (status, content_type)
+    answer = checked_answer(probe, path, status, content_type)
     assert "content-disposition" not in answer.headers
-    assert_safe(probe, answer, path)
-    probe.assert_alive()
 
 
 def test_a_real_event_downloads_with_a_safe_file_name(probe: Probe) -> None:
