@@ -141,16 +141,18 @@ def plain_text_error(error: HTTPException) -> Response:
     return Response(f"{error.description}\n", status=error.code, content_type=TEXT_CONTENT_TYPE)
 
 
+@blueprint.errorhandler(FeedUnavailable)
+def no_data_yet(unavailable: FeedUnavailable) -> Response:
+    response = Response(f"{unavailable.reason}\n", 503, content_type=TEXT_CONTENT_TYPE)
+    response.headers["Retry-After"] = str(unavailable.retry_after)
+    return response
+
+
 @blueprint.get("/f/<token>/events/<path:uid>.ics")
 def event(token: str, uid: str) -> Response:
     app = services()
     view = view_for_token(app.store, token, app.refresher.clock())
-    try:
-        body = app.refresher.render_event(view, uid)
-    except FeedUnavailable as unavailable:
-        response = Response(f"{unavailable.reason}\n", 503, content_type=TEXT_CONTENT_TYPE)
-        response.headers["Retry-After"] = str(unavailable.retry_after)
-        return response
+    body = app.refresher.render_event(view, uid)
     if body is None:
         abort(404, "This event is not in the calendar (any more).")
     response = Response(body, content_type=ICS_CONTENT_TYPE)

@@ -45,8 +45,14 @@ def html_error(error: HTTPException) -> tuple[str, int]:
     return refusal(error.code or 500, titles.get(error.code or 500, "Error"), error.description)
 
 
+@blueprint.errorhandler(FeedUnavailable)
+def no_data_yet(unavailable: FeedUnavailable) -> tuple[str, int, dict[str, str]]:
+    page, status = refusal(503, "This calendar has no data yet", unavailable.reason)
+    return page, status, {"Retry-After": str(unavailable.retry_after)}
+
+
 @blueprint.get("/j/<token>")
-def join(token: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
+def join(token: str) -> Response | tuple[str, int]:
     app = services()
     try:
         claim = app.refresher.signer.verify(token)
@@ -59,11 +65,7 @@ def join(token: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, s
         )
     now = app.refresher.clock()
     view = join_view(app.store, claim, now)
-    try:
-        occurrences = app.refresher.occurrences_for(view, claim.uid)
-    except FeedUnavailable as unavailable:
-        page, status = refusal(503, "This calendar has no data yet", unavailable.reason)
-        return page, status, {"Retry-After": str(unavailable.retry_after)}
+    occurrences = app.refresher.occurrences_for(view, claim.uid)
     if not occurrences:
         return refusal(
             404,
