@@ -67,10 +67,6 @@ def cap_id(value: str) -> str:
     """
     if len(value) <= MAX_ID_CHARS:
         return value
-    return _short_id(value)
-
-
-def _short_id(value: str) -> str:
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_CHARS]
     return f"{value[: MAX_ID_CHARS - _DIGEST_CHARS - 1]}~{digest}"
 
