@@ -215,20 +215,25 @@ def _prepare(sessions: Iterable[Session], options: FeedOptions) -> _Prepared:
     window = _window(chosen, options)
     ctx = _render_context(options, window)
     ctx_key = _context_key(ctx)
-    blocks: list[_Block] = []
+    if options.expand:
+        blocks = [_single_block(ctx_key, session) for session in chosen]
+    else:
+        blocks = [_single_block(ctx_key, s) for s in chosen if s.series_key is None]
+        for group in _series_groups(chosen):
+            blocks.extend(_group_blocks(ctx_key, group))
+    blocks.sort(key=_block_order)
+    return _Prepared(ctx, blocks, window)
+
+
+def _series_groups(sessions: Iterable[Session]) -> list[tuple[Session, ...]]:
+    """The sessions of each series (same source and series key), each in start order."""
     groups: dict[str, list[Session]] = {}
-    for session in chosen:
-        if session.series_key is None or options.expand:
-            blocks.append(_single_block(ctx_key, session))
-        else:
+    for session in sessions:
+        if session.series_key is not None:
             # StrEnum + str concatenates in C (no enum attribute lookups in this hot loop).
             group_key = session.source_kind + "\x00" + session.series_key
             groups.setdefault(group_key, []).append(session)
-    for group in groups.values():
-        group.sort(key=_order)
-        blocks.extend(_group_blocks(ctx_key, tuple(group)))
-    blocks.sort(key=_block_order)
-    return _Prepared(ctx, blocks, window)
+    return [tuple(sorted(group, key=_order)) for group in groups.values()]
 
 
 def _render_context(

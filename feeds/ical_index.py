@@ -18,10 +18,10 @@ from feeds.ical import (
     _context_key,
     _event_calendar,
     _group_blocks,
-    _order,
     _Prepared,
     _render_context,
     _select,
+    _series_groups,
     _single_block,
     _window,
 )
@@ -57,16 +57,11 @@ class FeedIndex:
         self._window = _window(chosen, options)
         ctx = _render_context(options, self._window)
         self._ctx_key = _context_key(ctx)
-        events: dict[str, Session | _IndexedSeries] = {}
-        groups: dict[str, list[Session]] = {}
-        for session in chosen:
-            events[single_uid(session, ctx)] = session  # a single event, or expanded occurrence
-            if session.series_key is not None:
-                group_key = session.source_kind + "\x00" + session.series_key  # as feeds.ical
-                groups.setdefault(group_key, []).append(session)
-        for group in groups.values():
-            group.sort(key=_order)
-            members = tuple(group)
+        # Every session as a single event, or as an occurrence of the expanded feed.
+        events: dict[str, Session | _IndexedSeries] = {
+            single_uid(session, ctx): session for session in chosen
+        }
+        for members in _series_groups(chosen):
             for block in _group_blocks(self._ctx_key, members):
                 if block.planned.is_series:
                     events[block.planned.uid] = _IndexedSeries(block.planned, members)
