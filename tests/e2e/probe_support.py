@@ -214,13 +214,27 @@ def raw_exchange(probe: Probe, request: bytes) -> tuple[int, bytes]:
 def log_after(probe: Probe, send: Callable[[], object], lines: int) -> str:
     """What the server logs while `send` runs, once it has logged `lines` lines (gunicorn
     writes an access-log line just after its answer, so wait for them)."""
-    before = probe.server.log_path.stat().st_size
+    before = _settled_log_size(probe)
     send()
+    return _log_since(probe, before, lambda text: text.count("\n") >= lines)
+
+
+def _settled_log_size(probe: Probe) -> int:
+    """The log's size once the lines of earlier requests are in it: the line of a marker
+    request, sent after them, has been written."""
+    marker = f"/healthz?log-mark={secrets.token_hex(8)}"
+    probe.send(marker)
+    _log_since(probe, 0, lambda text: marker in text)
+    return probe.server.log_path.stat().st_size
+
+
+def _log_since(probe: Probe, offset: int, done: Callable[[str], bool]) -> str:
+    """The log from byte `offset` on, once `done` says it is complete (or after 10 s)."""
     deadline = time.monotonic() + 10
     while True:
         with probe.server.log_path.open("rb") as log:
-            log.seek(before)
+            log.seek(offset)
             text = log.read().decode(errors="replace")
-        if text.count("\n") >= lines or time.monotonic() > deadline:
+        if done(text) or time.monotonic() > deadline:
             return text
         time.sleep(0.05)
