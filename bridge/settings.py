@@ -13,6 +13,8 @@ operator sees what to fix before the service starts, never a stack trace later.
                                     of a loopback CALBRIDGE_PUBLIC_URL (e.g. the demo)
     CALBRIDGE_CACHE_TTL             seconds an upstream result is reused; default 600
     CALBRIDGE_INSTANCE_PATH         folder for the SQLite file and local state; default ./instance
+    CALBRIDGE_QUEUE_URL             the background job queue: default a SQLite file in the instance
+                                    folder; redis://host:6379/0 or postgresql://… at scale
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ MIN_SECRET_KEY_LENGTH = 16
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_CACHE_TTL = 600
 DATABASE_BACKENDS = ("sqlite", "postgresql", "postgres")
+QUEUE_SCHEMES = ("sqlite", "redis", "rediss", "postgresql", "postgres")
 
 
 class SettingsError(ValueError):
@@ -49,6 +52,12 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
     cache_ttl: int = DEFAULT_CACHE_TTL
+    queue_url: str = ""  # empty: sqlite:///<instance path>/queue.db (see `queue_location`)
+
+    @property
+    def queue_location(self) -> str:
+        """The job queue's URL, with the default filled in."""
+        return self.queue_url or f"sqlite:///{(self.instance_path / 'queue.db').as_posix()}"
 
     @classmethod
     def from_env(
@@ -73,6 +82,7 @@ class Settings:
             admin_token=env.get("CALBRIDGE_ADMIN_TOKEN", "").strip() or None,
             metrics_token=env.get("CALBRIDGE_METRICS_TOKEN", "").strip() or None,
             cache_ttl=_cache_ttl(env.get("CALBRIDGE_CACHE_TTL", "")),
+            queue_url=_queue_url(env.get("CALBRIDGE_QUEUE_URL", "")),
         )
 
     @classmethod
@@ -172,3 +182,16 @@ def _cache_ttl(raw: str) -> int:
     if seconds < 0:
         raise SettingsError(f"CALBRIDGE_CACHE_TTL must not be negative, got {seconds}")
     return seconds
+
+
+def _queue_url(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    scheme = urlsplit(value).scheme.split("+")[0].lower()
+    if scheme not in QUEUE_SCHEMES:
+        raise SettingsError(
+            f"CALBRIDGE_QUEUE_URL must be a sqlite:///path, redis://host:port/db or "
+            f"postgresql://user@host/db URL, not {value!r}"
+        )
+    return value
