@@ -1,5 +1,5 @@
 """WSGI entry point for production servers: `gunicorn wsgi:app`."""
 
-from bridge import create_app
+from bridge.app import create_app
 
 app = create_app()

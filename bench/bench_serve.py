@@ -47,7 +47,8 @@ from bench.loadtools import (
     tree_cpu_seconds,
     wait_for_port,
 )
-from bridge import create_app, operations
+from bridge import operations
+from bridge.app import create_app
 from bridge.settings import Settings
 from bridge.simulator.tagmango import DEMO_HOST, DEMO_KEY
 

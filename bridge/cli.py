@@ -18,7 +18,9 @@ from bridge.operations import OperationError
 from feeds.model import Scope
 
 if TYPE_CHECKING:
-    from bridge import Services
+    from flask import Flask
+
+    from bridge.services import Services
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,16 +38,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def load_services() -> Services:
-    """The app's services for a command run outside a web request."""
-    from bridge import create_app
+def _create_app() -> Flask:
+    from bridge.app import create_app
     from bridge.settings import SettingsError
 
     try:
-        app = create_app()
+        return create_app()
     except SettingsError as error:
         fail(str(error))
-    return app.extensions["calbridge"]
+
+
+def load_services() -> Services:
+    """The app's services for a command run outside a web request."""
+    return _create_app().extensions["calbridge"]
 
 
 @contextmanager
@@ -304,19 +309,56 @@ def reencrypt_command() -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True)
-def serve_command(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve feeds, pages, join links and the admin API (production, gunicorn)."""
-    from bridge import create_app
-    from bridge.serve import serve
-    from bridge.settings import SettingsError
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Web processes (gunicorn workers).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Request threads per web process.",
+)
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Serve the web only; run `calbridge worker` for the background refreshes.",
+)
+def serve_command(host: str, port: int, workers: int, threads: int, no_worker: bool) -> None:
+    """Serve feeds, pages, join links and the admin API (production, gunicorn).
 
-    try:
-        app = create_app()
-    except SettingsError as error:
-        fail(str(error))
-    serve(app, host, port, workers=workers, threads=threads)
+    Each web process also runs the background refresh jobs, unless --no-worker is given."""
+    from bridge.serve import serve
+
+    app = _create_app()
+    serve(app, host, port, workers=workers, threads=threads, run_jobs=not no_worker)
+
+
+@main.command("worker")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Jobs run at once in this process.",
+)
+def worker_command(threads: int) -> None:
+    """Run the background refresh jobs only (no web), until SIGINT or SIGTERM.
+
+    Every worker and web process shares the queue named by CALBRIDGE_QUEUE_URL."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app_services = load_services()
+    app_services.jobs.threads = threads
+    click.echo(f"calbridge worker: {threads} threads on {app_services.queue.describe()}")
+    app_services.jobs.run()
 
 
 # -- checks --------------------------------------------------------------------------------

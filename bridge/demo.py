@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bridge import create_app, operations
+from bridge import operations
+from bridge.app import create_app
 from bridge.logs import RedactingFilter
 from bridge.settings import Settings
 from bridge.simulator.combined import DEMO_PARTICIPANT, Simulators, build_simulators
@@ -36,6 +37,7 @@ class Demo:
 
     def stop(self) -> None:
         self.bridge_server.stop()
+        self.app.extensions["calbridge"].jobs.stop()
         self.simulator_server.stop()
 
     def describe(self) -> str:
@@ -75,6 +77,7 @@ def start_demo(directory: Path, port: int = 8000, *, now: datetime | None = None
     settings = Settings.for_demo(directory, f"http://127.0.0.1:{port}")
     app = create_app(settings)
     services = app.extensions["calbridge"]
+    services.jobs.start()  # the background refreshes, in this process
     options = simulators.source_options(simulator_server.url)
     operations.add_tagmango_source(services, name="tagmango-demo", **options["tagmango"])
     operations.add_trainercentral_source(

@@ -1,6 +1,7 @@
 """What a feed request is given: the view a token opens, the rendered feed, its join links.
 
-Plain values shared by the refresher (which makes them) and the web layer (which serves them).
+Plain values shared by the renderer (bridge.rendering, which makes them) and the web layer
+(which serves them).
 """
 
 from __future__ import annotations

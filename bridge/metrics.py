@@ -6,7 +6,9 @@ share counters. Under gunicorn every worker reports its own numbers.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -43,11 +45,33 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.job_seconds = Histogram(
+            "calbridge_job_duration_seconds",
+            "Time a background refresh job took, by outcome (fetched, failed, fresh, busy).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.budget_grants = Counter(
+            "calbridge_upstream_budget_grants",
+            "Upstream requests granted by the shared rate budgets, by budget.",
+            ["budget"],
+            registry=self.registry,
+        )
+        self.budget_wait_seconds = Counter(
+            "calbridge_upstream_budget_wait_seconds",
+            "Seconds requests waited for the shared rate budgets, by budget.",
+            ["budget"],
+            registry=self.registry,
+        )
         self.stale_serves = Counter(
             "calbridge_stale_serves",
             "Feeds served from the archive because an upstream was failing.",
             registry=self.registry,
         )
+
+    def watch(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value `read` gives when /metrics is scraped."""
+        Gauge(name, documentation, registry=self.registry).set_function(read)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,9 +11,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bridge import Services
 from bridge.feed_views import FeedUnavailable, FeedView
+from bridge.jobs.requests import Priority
 from bridge.links import FeedLinks
+from bridge.services import Services
 from bridge.sources import SourceConfigError, partition_for
 from feeds.model import Scope, SourceKind
 
@@ -200,6 +201,7 @@ def create_feed(
         filters=filters,
         alarm_minutes=alarm_minutes or None,
     )
+    app.feeds.prepare(feed, priority=Priority.FORCED)  # queues the first fetch at once
     return {**feed_info(app, feed), **vars(FeedLinks.for_token(app.settings.public_url, token))}
 
 
@@ -262,7 +264,7 @@ def size_warnings(app: Services, feed: Any) -> list[str]:
     if feed.revoked_at is not None:
         return []
     try:
-        return list(app.refresher.size_warnings(FeedView.of_feed(feed)))
+        return list(app.feeds.size_warnings(FeedView.of_feed(feed)))
     except FeedUnavailable:
         return []
 
@@ -287,7 +289,7 @@ def export_feed(app: Services, feed_id: int, *, expand: bool = False) -> bytes:
     if feed.revoked_at is not None:
         raise Conflict(f"feed {feed_id} is revoked")
     view = FeedView.of_feed(feed)
-    return app.refresher.render(view, expand=expand).body
+    return app.feeds.render(view, expand=expand).body
 
 
 # -- share links ---------------------------------------------------------------------------
@@ -326,7 +328,7 @@ def share_feed(
         share_scope = Scope(scope)
     except ValueError:
         raise OperationError(f"--scope must be full, no-links or busy, got {scope!r}") from None
-    expires_at = parse_expiry(expires, app.refresher.clock(), feed.timezone)
+    expires_at = parse_expiry(expires, app.clock(), feed.timezone)
     share, token = app.store.create_share(feed.id, share_scope.value, expires_at)
     links = FeedLinks.for_token(app.settings.public_url, token)
     return {**share_info(app, share), **vars(links)}

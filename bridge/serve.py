@@ -1,15 +1,20 @@
 """`calbridge serve`: the production server (gunicorn, threaded workers).
 
-One worker with threads by default, so refreshes are single-flight across every
-request; `--workers` adds processes (each then refreshes on its own schedule).
-`gunicorn wsgi:app` serves the same app.
+gunicorn forks `workers` web processes from the app built here; each starts the app's job
+runner after the fork (`post_worker_init`), so refresh jobs run in every web process unless
+`run_jobs` is False (`--no-worker`, with `calbridge worker` processes elsewhere). Jobs are
+shared through the queue, so more processes never mean more upstream requests.
+`gunicorn wsgi:app` serves the same app without jobs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
+
+from bridge.services import Services
 
 
 class CalbridgeServer(BaseApplication):  # type: ignore[misc]
@@ -28,16 +33,26 @@ class CalbridgeServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def serve(app: Any, host: str, port: int, *, workers: int = 1, threads: int = 8) -> None:
-    CalbridgeServer(
-        app,
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "accesslog": "-",
-            "logger_class": "bridge.logs.RedactingGunicornLogger",
-            "timeout": 120,
-        },
-    ).run()
+def serve(
+    app: Flask,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    threads: int = 8,
+    run_jobs: bool = True,
+) -> None:
+    app_services: Services = app.extensions["calbridge"]
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "accesslog": "-",
+        "logger_class": "bridge.logs.RedactingGunicornLogger",
+        "timeout": 120,
+    }
+    if run_jobs:
+        options["post_worker_init"] = lambda _worker: app_services.jobs.start()
+        options["worker_exit"] = lambda _server, _worker: app_services.jobs.stop()
+    CalbridgeServer(app, options).run()

@@ -36,6 +36,13 @@ class Partition:
             parts.append("mangoes=" + ",".join(self.mangoes))
         return "&".join(parts)
 
+    @classmethod
+    def from_key(cls, source_id: int, key: str) -> Partition:
+        """The partition whose `key` is `key` (as stored with its fetch state)."""
+        fields = dict(part.split("=", 1) for part in key.split("&") if "=" in part)
+        mangoes = tuple(m for m in fields.get("mangoes", "").split(",") if m)
+        return cls(source_id, fields.get("user") or None, mangoes)
+
 
 def partition_for(source_id: int, kind: str, filters: Mapping[str, Any]) -> Partition:
     """The partition a feed with `filters` reads from this source."""

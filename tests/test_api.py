@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bridge import create_app
+from bridge.app import create_app
 from bridge.settings import Settings
 from bridge.simulator.server import RunningServer, serving
 from bridge.simulator.tagmango import DEMO_HOST, DEMO_KEY, TagMangoSimulator

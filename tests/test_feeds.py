@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from werkzeug.http import parse_date
 
-from bridge import create_app, operations
+from bridge import operations
+from bridge.app import create_app
 from bridge.store import Store
 from tests.ical_validators import validate_feed
 from tests.web_support import NOW, PUBLIC, Harness, make_harness, token_of

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from bridge import create_app
+from bridge.app import create_app
 from bridge.settings import Settings
 from tests.web_support import make_harness
 

@@ -27,7 +27,7 @@ from hypothesis.strategies import from_regex
 from jsonschema import Draft202012Validator
 from schemathesis.generation.modes import GenerationMode
 
-from bridge import create_app
+from bridge.app import create_app
 from bridge.operations import OperationError, parse_expiry
 from bridge.settings import Settings
 from bridge.sources import build_client

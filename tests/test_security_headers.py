@@ -12,7 +12,8 @@ import icalendar
 import pytest
 from werkzeug.test import TestResponse
 
-from bridge import create_app, operations
+from bridge import operations
+from bridge.app import create_app
 from tests.ical_validators import validate_feed
 from tests.web_support import NOW, PUBLIC, Harness, make_harness
 

@@ -18,7 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import html
 
-from bridge import create_app, operations
+from bridge import operations
+from bridge.app import create_app
 from bridge.settings import Settings
 from bridge.upstream.base import FetchResult
 from bridge.upstream.errors import UpstreamUnavailable

@@ -18,11 +18,12 @@ from .archive import merge_into_archive, to_session
 from .base import aware_utc
 from .feed_queries import FeedQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
+from .schedule_queries import ScheduleQueries
 from .source_queries import SourceQueries
 from .tables import ArchivedSessionTable, SourceTable
 
 
-class Store(SourceQueries, FeedQueries):
+class Store(SourceQueries, FeedQueries, ScheduleQueries):
     """Sources, feeds, share links, the session archive, upstream tokens and rendered feeds."""
 
     # -- session archive ---------------------------------------------------------------------

@@ -89,6 +89,21 @@ class FetchState(_FetchOutcome):
     last_error: str | None = None
     last_error_at: datetime | None = None
     failing_since: datetime | None = None
+    # The refresh schedule (see tables.FetchStateTable); `registered` is False for a partition
+    # the store has never heard of.
+    registered: bool = False
+    horizon_days: int = 0
+    next_due_at: datetime | None = None
+    queued_at: datetime | None = None
+    force_requested: bool = False
+    last_polled_at: datetime | None = None
+    data_version: int = 0
+
+    @property
+    def last_attempt_at(self) -> datetime | None:
+        """When the latest fetch (good or failed) ended."""
+        ends = [at for at in (self.last_success_at, self.last_error_at) if at is not None]
+        return max(ends, default=None)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Sources (upstream accounts with encrypted credentials), fetch state and access tokens."""
+"""Sources (upstream accounts with encrypted credentials) and their upstream access tokens."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from bridge.crypto import CredentialError
 from feeds.model import SourceKind
 
 from .base import StoreBase, aware_utc, check_json_object, storable_id, upsert
-from .rows import FetchState, NotFound, PartitionLike, SourceRow, StoreError, partition_of
-from .tables import FetchStateTable, SourceTable, UpstreamTokenTable
+from .rows import NotFound, SourceRow, StoreError
+from .tables import SourceTable, UpstreamTokenTable
 
 MAX_ERROR_LENGTH = 2000
 
@@ -32,7 +32,7 @@ def _source_row(row: SourceTable) -> SourceRow:
 
 
 class SourceQueries(StoreBase):
-    """Store methods for sources, their fetch state and upstream access tokens."""
+    """Store methods for sources and their upstream access tokens."""
 
     def add_source(
         self,
@@ -95,63 +95,6 @@ class SourceQueries(StoreBase):
         if encrypted is None:
             raise NotFound(f"no source with id {source_id}")
         return self._box.decrypt(encrypted)
-
-    def record_fetch(
-        self,
-        partition: PartitionLike,
-        ok: bool,
-        error: str | None,
-        at: datetime,
-        *,
-        started_at: datetime | None = None,
-    ) -> None:
-        """Note the outcome of a fetch of a partition (or a source id: the whole source).
-
-        Sets last_success_at, or last_error and last_error_at, on the partition's state and
-        on the source's summary. The first failure after a success also sets the partition's
-        failing_since (to `started_at`, when the failed fetch began, else `at`); later
-        failures keep it, and a success clears it, so every worker and a restart date the
-        outage alike.
-        """
-        source_id, partition_key = partition_of(partition)
-        at = aware_utc(at, "fetch time")
-        if ok:
-            values: dict[str, Any] = {"last_success_at": at}
-        else:
-            values = {
-                "last_error": (error or "unknown error")[:MAX_ERROR_LENGTH],
-                "last_error_at": at,
-            }
-        with self._write() as db:
-            row = db.get(SourceTable, source_id)
-            if row is None:
-                raise NotFound(f"no source with id {source_id}")
-            for name, value in values.items():
-                setattr(row, name, value)
-            key = {"source_id": source_id, "partition_key": partition_key}
-            if ok:
-                state = {**key, **values, "failing_since": None}
-                upsert(db, FetchStateTable, state, list(key))
-            else:
-                since = aware_utc(started_at, "fetch start") if started_at is not None else at
-                state = {**key, **values, "failing_since": since}
-                upsert(db, FetchStateTable, state, list(key), keep=["failing_since"])
-
-    def fetch_state(self, partition: PartitionLike) -> FetchState:
-        """The latest fetch outcomes of a partition (all None when it was never fetched)."""
-        source_id, partition_key = partition_of(partition)
-        with self._read() as db:
-            row = db.get(FetchStateTable, (source_id, partition_key))
-            if row is None:
-                return FetchState(source_id, partition_key)
-            return FetchState(
-                source_id,
-                partition_key,
-                last_success_at=row.last_success_at,
-                last_error=row.last_error,
-                last_error_at=row.last_error_at,
-                failing_since=row.failing_since,
-            )
 
     # -- upstream access tokens (the TokenStore protocol of the TrainerCentral client) -------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -155,6 +157,16 @@ class FetchStateTable(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The start of the first failed fetch since the last success; cleared by a success.
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The refresh schedule (bridge.jobs): the widest horizon of the feeds reading this
+    # partition, when the scheduler should fetch it next, whether a refresh job is queued
+    # (and whether it must ignore the once-per-TTL rule), when a subscriber last read it, and
+    # a number that rises with every change the fetches merged in (the render caches' key).
+    horizon_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    force_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    data_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ArchivedSessionTable(Base):

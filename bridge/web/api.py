@@ -18,9 +18,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 
-from bridge import operations, services
+from bridge import operations
 from bridge.feed_views import FeedUnavailable
 from bridge.operations import Conflict, NotFound, OperationError
+from bridge.services import services
 from bridge.store import NotFound as StoreNotFound
 from bridge.store import StoreError
 from bridge.upstream.errors import UpstreamError

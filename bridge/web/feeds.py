@@ -8,7 +8,7 @@ bare WSGI app in front of Flask (`FeedEndpoint`): a request is one token lookup,
 render and a few headers, with none of Flask's per-request machinery (request context,
 session, after-request hooks), which cost several times the rest. Every other request,
 including other methods on the feed's URL, goes on to Flask. Single-event downloads are rare
-and stay a Flask view; they find the event through the feed's index (Refresher.event_index),
+and stay a Flask view; they find the event through the feed's index (FeedRenderer.event_index),
 so an unknown UID costs no more than a known one, whatever the feed's size.
 """
 
@@ -26,8 +26,8 @@ from flask import Blueprint, Flask, Response, abort
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.http import http_date, is_resource_modified
 
-from bridge import Services, services
 from bridge.feed_views import FeedUnavailable
+from bridge.services import Services, services
 from bridge.web.access import view_for_token
 from bridge.web.headers import feed_headers
 
@@ -99,13 +99,12 @@ class FeedEndpoint:
 
     def respond(self, token: str, environ: WSGIEnvironment) -> tuple[int, Headers, bytes]:
         """(status, headers, body) of the feed request; HEAD gets the same but no body."""
-        refresher = self.services.refresher
-        now = refresher.clock()
+        now = self.services.clock()
         query = environ.get("QUERY_STRING")
         arguments = parse_qs(query, keep_blank_values=True) if query else {}
         try:
             view = view_for_token(self.services.store, token, now)
-            rendered = refresher.render(view, expand=_expand_requested(arguments))
+            rendered = self.services.feeds.render(view, expand=_expand_requested(arguments))
         except HTTPException as refusal:
             return _plain_text(refusal.code or 500, refusal.description or refusal.name)
         except FeedUnavailable as unavailable:
@@ -125,7 +124,7 @@ class FeedEndpoint:
         if rendered.stale_since is not None:
             # Counted when the answer leaves: the refresh that found the outage may have taken
             # a while.
-            answered_at = refresher.clock()
+            answered_at = self.services.clock()
             headers.append(("X-Calbridge-Stale", str(rendered.stale_age(answered_at))))
             # Not `Age`: that is a cache header, and one above max-age makes clients and proxies
             # treat every answer as expired and revalidate it on each use.
@@ -151,8 +150,8 @@ def no_data_yet(unavailable: FeedUnavailable) -> Response:
 @blueprint.get("/f/<token>/events/<path:uid>.ics")
 def event(token: str, uid: str) -> Response:
     app = services()
-    view = view_for_token(app.store, token, app.refresher.clock())
-    body = app.refresher.render_event(view, uid)
+    view = view_for_token(app.store, token, app.clock())
+    body = app.feeds.render_event(view, uid)
     if body is None:
         abort(404, "This event is not in the calendar (any more).")
     response = Response(body, content_type=ICS_CONTENT_TYPE)

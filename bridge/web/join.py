@@ -5,7 +5,7 @@ share's token it was published under, and the event's UID. On each click we chec
 signature, that the feed or share is still active and its token not rotated since (see
 bridge.web.access.join_view), that the session is not long over and that the target is a web
 address; otherwise the person gets a page that says why, with the matching status. The event
-is found through the feed's index (Refresher.event_index), so a click costs the same however
+is found through the feed's index (FeedRenderer.event_index), so a click costs the same however
 large the feed is.
 """
 
@@ -17,8 +17,8 @@ from flask import Blueprint, redirect, render_template
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from bridge import services
 from bridge.feed_views import FeedUnavailable
+from bridge.services import services
 from bridge.signing import BadJoinToken
 from bridge.web.access import join_view
 from feeds.model import Session, is_web_url
@@ -55,7 +55,7 @@ def no_data_yet(unavailable: FeedUnavailable) -> tuple[str, int, dict[str, str]]
 def join(token: str) -> Response | tuple[str, int]:
     app = services()
     try:
-        claim = app.refresher.signer.verify(token)
+        claim = app.signer.verify(token)
     except BadJoinToken:
         return refusal(
             400,
@@ -63,9 +63,9 @@ def join(token: str) -> Response | tuple[str, int]:
             "The link has been altered or was never issued by this calendar. "
             "Use the Join link in your calendar event.",
         )
-    now = app.refresher.clock()
+    now = app.clock()
     view = join_view(app.store, claim, now)
-    occurrences = app.refresher.occurrences_for(view, claim.uid)
+    occurrences = app.feeds.occurrences_for(view, claim.uid)
     if not occurrences:
         return refusal(
             404,

@@ -20,8 +20,9 @@ from wtforms import DateField, RadioField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
-from bridge import operations, services
+from bridge import operations
 from bridge.feed_views import FeedUnavailable, FeedView
+from bridge.services import services
 from bridge.web.access import view_for_token
 from bridge.web.headers import PAGE_HEADERS, uses_https
 from bridge.web.subscribe import (
@@ -105,7 +106,7 @@ def is_owner(view: FeedView) -> bool:
 
 def token_view(token: str) -> FeedView:
     app = services()
-    return view_for_token(app.store, token, app.refresher.clock())
+    return view_for_token(app.store, token, app.clock())
 
 
 def owner_view(token: str) -> FeedView:
@@ -183,7 +184,7 @@ def render_subscribe(
     status: int = 200,
 ) -> tuple[str, int]:
     app = services()
-    now = app.refresher.clock()
+    now = app.clock()
     feed = view.feed
     public = app.settings.public_url
     links = ClientLinks.for_token(public, token, feed.name)
@@ -192,14 +193,14 @@ def render_subscribe(
     occurrences = []
     size_warnings: tuple[str, ...] = ()
     try:
-        rendered = app.refresher.render(view)
+        rendered = app.feeds.render(view)
     except FeedUnavailable as error:
         unavailable = error.reason
     else:
         freshness = Freshness.of(rendered.refreshed_at, rendered.stale_since, now, feed.timezone)
-        size_warnings = app.refresher.size_warnings(view, rendered) if is_owner(view) else ()
-        options = app.refresher.options(view, expand=False, now=now)
-        sessions = app.refresher.sessions(feed, app.refresher.partitions(feed), now)
+        size_warnings = app.feeds.size_warnings(view, rendered) if is_owner(view) else ()
+        options = app.feeds.options(view, expand=False, now=now)
+        sessions = app.feeds.sessions(feed, app.feeds.partitions(feed), now)
         occurrences = upcoming(
             plan_feed(sessions, options),
             now=now,

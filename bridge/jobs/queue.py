@@ -1,0 +1,98 @@
+"""The job queue: a Huey instance chosen by CALBRIDGE_QUEUE_URL, and the refresh task on it.
+
+- default (empty) or `sqlite:///path`: `SqliteHuey`, a file in the instance folder: the
+  embedded mode needs nothing else installed or started;
+- `redis://…`: `PriorityRedisHuey` (blocking pops: a job starts as soon as it is queued);
+- `postgresql://…`: `PostgresHuey` (LISTEN/NOTIFY), for a platform that runs no Redis;
+- `immediate`: Huey's immediate mode, which runs each job in the caller as it is queued
+  (tests and one-off commands that must see the result at once).
+
+The Huey object is built lazily in each process, so a process that forks (gunicorn) never
+shares a queue connection with its children.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from huey import Huey, MemoryHuey, PostgresHuey, PriorityRedisHuey, SqliteHuey
+from huey.api import TaskWrapper
+from huey.exceptions import RetryTask
+from sqlalchemy.engine import make_url
+
+from bridge.sources import Partition
+
+log = logging.getLogger(__name__)
+
+IMMEDIATE = "immediate"
+QUEUE_NAME = "calbridge"
+REFRESH_TASK = "calbridge.refresh_partition"
+# A forced refresh that found the partition busy runs again this much later.
+BUSY_RETRY_SECONDS = 1.0
+
+
+def open_huey(url: str) -> Huey:
+    """The Huey instance for a queue URL (see the module docstring)."""
+    if url == IMMEDIATE:
+        return MemoryHuey(QUEUE_NAME, immediate=True, results=False)
+    scheme = url.split(":", 1)[0].split("+")[0].lower()
+    if scheme in ("redis", "rediss"):
+        return PriorityRedisHuey(QUEUE_NAME, url=url, results=False)
+    if scheme in ("postgresql", "postgres"):
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        return PostgresHuey(QUEUE_NAME, dsn=dsn, results=False)
+    path = Path(make_url(url).database or "queue.db")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(QUEUE_NAME, filename=str(path), results=False)
+
+
+class JobQueue:
+    """The refresh task on this process's Huey instance; `run_refresh` is the job body."""
+
+    def __init__(self, url: str, run_refresh: Callable[[Partition], bool]) -> None:
+        self.url = url
+        self.run_refresh = run_refresh  # returns False to have the job run again shortly
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._huey: Huey | None = None
+        self._task: TaskWrapper | None = None
+
+    @property
+    def huey(self) -> Huey:
+        return self._opened()[0]
+
+    def _opened(self) -> tuple[Huey, TaskWrapper]:
+        with self._lock:
+            if self._huey is None or self._task is None or self._pid != os.getpid():
+                self._huey = open_huey(self.url)
+                self._task = self._huey.task(name=REFRESH_TASK)(self._refresh_task)
+                self._pid = os.getpid()
+            return self._huey, self._task
+
+    @property
+    def immediate(self) -> bool:
+        return self.url == IMMEDIATE
+
+    def _refresh_task(self, source_id: int, partition_key: str) -> None:
+        if not self.run_refresh(Partition.from_key(source_id, partition_key)):
+            raise RetryTask(delay=BUSY_RETRY_SECONDS)
+
+    def enqueue_refresh(self, partition: Partition, priority: int) -> None:
+        huey, task = self._opened()
+        huey.enqueue(task.s(partition.source_id, partition.key, priority=priority))
+
+    def describe(self) -> str:
+        """The queue's backend and location, without credentials (for logs and banners)."""
+        if self.immediate:
+            return "an immediate queue"
+        url = make_url(self.url)
+        where = url.database if url.get_backend_name() == "sqlite" else url.host
+        return f"{url.get_backend_name()} queue at {where}"
+
+    def depth(self) -> int:
+        """Jobs waiting in the queue (not counting those scheduled for later)."""
+        return 0 if self.immediate else self.huey.pending_count()

@@ -1,0 +1,124 @@
+"""`Services`: what the web blueprints, the CLI and the workers share, built once per app.
+
+`build_services` wires them from the settings; `bridge.app.create_app` puts them on the
+Flask app, and `services()` finds them inside a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import current_app
+
+from bridge.crypto import CredentialBox
+from bridge.jobs.fetcher import Outcome, PartitionFetcher
+from bridge.jobs.locks import partition_locks
+from bridge.jobs.queue import IMMEDIATE, JobQueue
+from bridge.jobs.requests import RefreshRequests
+from bridge.jobs.runner import JobRunner
+from bridge.jobs.schedule import POLLED_WITHIN, Scheduler
+from bridge.metrics import Metrics
+from bridge.rendering import FeedRenderer
+from bridge.settings import Settings
+from bridge.signing import JoinSigner
+from bridge.sources import Partition, build_client
+from bridge.store import Store
+from bridge.upstream.budget import add_budget_listener, configure_budgets
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything with state or I/O that requests, commands and jobs use."""
+
+    settings: Settings
+    store: Store
+    metrics: Metrics
+    clock: Clock
+    signer: JoinSigner
+    queue: JobQueue
+    refreshes: RefreshRequests
+    fetcher: PartitionFetcher
+    feeds: FeedRenderer
+    jobs: JobRunner
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    client_factory: Callable[..., object] = build_client,
+    immediate_jobs: bool = False,
+) -> Services:
+    """Open the store (migrating it), the queue and the rest. `immediate_jobs` runs each
+    refresh job in the caller as it is queued (tests; commands that need the data now)."""
+    store = Store(
+        settings.database_url, CredentialBox(settings.secret_key, settings.secret_key_fallbacks)
+    )
+    store.migrate()
+    configure_budgets(settings)
+    metrics = Metrics()
+    signer = JoinSigner(settings.secret_key, settings.secret_key_fallbacks)
+    fetcher = PartitionFetcher(
+        store,
+        settings,
+        metrics,
+        partition_locks(settings.database_url, settings.instance_path),
+        clock=clock,
+        client_factory=client_factory,
+    )
+
+    def run_refresh(partition: Partition) -> bool:
+        return fetcher.refresh(partition) is not Outcome.RETRY
+
+    queue = JobQueue(IMMEDIATE if immediate_jobs else settings.queue_location, run_refresh)
+    refreshes = RefreshRequests(store, queue, clock)
+    feeds = FeedRenderer(store, settings, metrics, refreshes, signer, clock=clock)
+    jobs = JobRunner(queue, Scheduler(store, refreshes, clock))
+    _watch_schedule(metrics, store, queue, clock)
+    return Services(
+        settings=settings,
+        store=store,
+        metrics=metrics,
+        clock=clock,
+        signer=signer,
+        queue=queue,
+        refreshes=refreshes,
+        fetcher=fetcher,
+        feeds=feeds,
+        jobs=jobs,
+    )
+
+
+def _watch_schedule(metrics: Metrics, store: Store, queue: JobQueue, clock: Clock) -> None:
+    def summary() -> tuple[int, int, float]:
+        now = clock()
+        return store.schedule_summary(now, now - POLLED_WITHIN)
+
+    metrics.watch("calbridge_queue_depth", "Refresh jobs waiting in the job queue.", queue.depth)
+    metrics.watch(
+        "calbridge_partitions", "Partitions (upstream queries) scheduled.", lambda: summary()[0]
+    )
+    metrics.watch(
+        "calbridge_partition_data_age_seconds",
+        "Age of the oldest good data among the partitions subscribers read.",
+        lambda: summary()[2],
+    )
+
+    def count_grant(budget: str, waited: float) -> None:
+        metrics.budget_grants.labels(budget).inc()
+        metrics.budget_wait_seconds.labels(budget).inc(waited)
+
+    add_budget_listener(count_grant)
+
+
+def services() -> Services:
+    """The current app's services (inside a request or app context)."""
+    return current_app.extensions["calbridge"]
