@@ -26,7 +26,7 @@ from cachetools import LRUCache, TTLCache
 
 from bridge.feed_views import FeedUnavailable, FeedView, JoinLinks, RenderedFeed
 from bridge.jobs.requests import Priority, RefreshRequests
-from bridge.jobs.schedule import TOMBSTONE_GRACE, fetched_recently, is_stale
+from bridge.jobs.schedule import TOMBSTONE_GRACE, wants_refresh
 from bridge.metrics import Metrics
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
@@ -135,6 +135,11 @@ class FeedRenderer:
                     self._states[partition] = cached[partition]
         return [cached[p] for p in partitions]  # type: ignore[misc]
 
+    def _remember(self, states: Iterable[tuple[Partition, FetchState]]) -> None:
+        with self._guard:
+            for partition, state in states:
+                self._states[partition] = state
+
     def _forget_states(self, partitions: Iterable[Partition]) -> None:
         with self._guard:
             for partition in partitions:
@@ -144,15 +149,15 @@ class FeedRenderer:
         """Schedule the feed's partitions for its horizon and queue the fetches they need
         (`feed create` calls this so the first subscriber normally finds data)."""
         now = self.clock()
-        for partition in self.partitions(feed):
+        partitions = self.partitions(feed)
+        before = self.store.fetch_states(partitions)
+        for partition, known in zip(partitions, before, strict=True):
             state = self.store.register_partition(partition, feed.horizon_days, now)
-            if (
-                state.last_success_at is None
-                or state.next_due_at is None
-                or (state.next_due_at <= now)
-            ):
-                self.refreshes.request(partition, priority=priority, force=True)
-            self._forget_states([partition])
+            widened = known.registered and known.horizon_days < state.horizon_days
+            if state.last_success_at is None or widened:
+                # A wider horizon is read at once, whatever the TTL.
+                self.refreshes.request(partition, priority=priority, force=widened)
+        self._forget_states(partitions)
 
     def _current_states(self, feed: FeedRow, partitions: list[Partition]) -> list[FetchState]:
         """The states to serve the feed from, after queueing what is due (see the module
@@ -170,8 +175,7 @@ class FeedRenderer:
         queued = [
             partition
             for partition, state in zip(partitions, states, strict=True)
-            if is_stale(state, now, self.ttl)
-            and not fetched_recently(state, now, self.ttl)
+            if wants_refresh(state, now, self.ttl)
             and (state.queued_at is None or now - state.queued_at >= QUEUED_MAX_AGE)
             and self.refreshes.request(partition)
         ]
@@ -184,7 +188,11 @@ class FeedRenderer:
         ]
         if polled:
             self.store.note_polls(polled, now)
-            self._forget_states(polled)
+            states = [
+                replace(state, last_polled_at=now) if p in polled else state
+                for p, state in zip(partitions, states, strict=True)
+            ]
+            self._remember(zip(partitions, states, strict=True))
         if any(state.last_success_at is None for state in states):
             states = self._wait_for_first_fetch(partitions, states)
         return states

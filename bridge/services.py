@@ -56,12 +56,13 @@ def build_services(
     clock: Clock = utcnow,
     client_factory: Callable[..., object] = build_client,
     immediate_jobs: bool = False,
+    store: Store | None = None,
 ) -> Services:
-    """Open the store (migrating it), the queue and the rest. `immediate_jobs` runs each
-    refresh job in the caller as it is queued (tests; commands that need the data now)."""
-    store = Store(
-        settings.database_url, CredentialBox(settings.secret_key, settings.secret_key_fallbacks)
-    )
+    """Open the store (migrating it; tests may pass their own), the queue and the rest.
+    `immediate_jobs` runs each refresh job in the caller as it is queued (tests only)."""
+    if store is None:
+        box = CredentialBox(settings.secret_key, settings.secret_key_fallbacks)
+        store = Store(settings.database_url, box)
     store.migrate()
     configure_budgets(settings)
     metrics = Metrics()

@@ -32,7 +32,7 @@ TC_SECRETS = ("tc-access-9b1c", "tc-client-id-44", "tc-client-secret-55", "tc-re
 
 def make_app(tmp_path: Path, admin_token: str | None = ADMIN_TOKEN) -> Flask:
     settings = Settings.for_demo(tmp_path, PUBLIC_URL)
-    return create_app(dataclasses.replace(settings, admin_token=admin_token))
+    return create_app(dataclasses.replace(settings, admin_token=admin_token), immediate_jobs=True)
 
 
 @pytest.fixture

@@ -15,7 +15,15 @@ from bridge import operations
 from bridge.app import create_app
 from bridge.store import Store
 from tests.ical_validators import validate_feed
-from tests.web_support import NOW, PUBLIC, Harness, make_harness, token_of
+from tests.web_support import (
+    NOW,
+    PUBLIC,
+    Harness,
+    Upstream,
+    default_sessions,
+    make_harness,
+    token_of,
+)
 
 WINDOW = (NOW - timedelta(days=7), NOW + timedelta(days=30))
 
@@ -180,8 +188,8 @@ def test_share_links_serve_their_scope_until_revoked_or_expired(harness: Harness
     assert revoked.status_code == 410 and "revoked" in revoked.get_data(as_text=True)
 
 
-def test_never_fetched_feed_is_503_with_retry_after_and_the_reason(harness: Harness) -> None:
-    harness.upstream.failing = True
+def test_never_fetched_feed_is_503_with_retry_after_and_the_reason(tmp_path: Path) -> None:
+    harness = make_harness(tmp_path, Upstream(default_sessions(), failing=True))
     response = harness.client.get(feed_url(harness))
     assert response.status_code == 503 and response.headers["Retry-After"] == "60"
     assert response.get_data(as_text=True) == (
@@ -218,6 +226,7 @@ def test_stale_age_counts_from_the_first_failure_in_every_worker(harness: Harnes
         harness.services.settings,
         clock=harness.clock,
         client_factory=lambda *args, **kwargs: harness.upstream,
+        immediate_jobs=True,
     ).test_client()
     harness.clock.now += timedelta(seconds=5)
     assert other.get(feed_url(harness)).headers["X-Calbridge-Stale"] == "15"
@@ -279,8 +288,8 @@ def test_event_download_is_one_event_as_an_attachment(harness: Harness) -> None:
     assert missing.status_code == 404 and missing.content_type == "text/plain; charset=utf-8"
 
 
-def test_event_download_of_a_feed_without_data_yet_is_503(harness: Harness) -> None:
-    harness.upstream.failing = True
+def test_event_download_of_a_feed_without_data_yet_is_503(tmp_path: Path) -> None:
+    harness = make_harness(tmp_path, Upstream(default_sessions(), failing=True))
     response = harness.client.get(f"/f/{harness.token}/events/tagmango-c1@cal.example.org.ics")
     assert response.status_code == 503 and response.headers["Retry-After"] == "60"
     assert response.content_type == "text/plain; charset=utf-8"

@@ -1,12 +1,12 @@
 """Upstream glitches never publish cancellations: the whole pipeline, against the simulators.
 
 The simulators run on loopback HTTP, the real clients read them (build_client), the real
-Refresher merges into a real SQLite archive and renders the feeds; only the clocks are
-injected: one fake time drives both the refresher's wall clock and its monotonic schedule, so a
-test advancing it past the cache TTL sees a real refresh, and one that stops short sees none.
+refresh jobs (run as they are queued) merge into a real SQLite archive and the renderer
+renders the feeds; only the clock is injected, so a test advancing it past the cache TTL sees
+a real refresh, and one that stops short sees none.
 Through each glitch (a self-contradicting empty answer, one unreadable record, most sessions
 vanishing at once) every feed keeps exactly its events and statuses; a real disappearance is
-published once the confirming read, which the refresher schedules CONFIRM_DELAY later, confirms
+published once the confirming read, which the fetcher schedules CONFIRM_DELAY later, confirms
 it.
 """
 
@@ -17,16 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-import bridge.refresh
 from bridge.crypto import CredentialBox
 from bridge.feed_views import FeedView, RenderedFeed
-from bridge.metrics import Metrics
-from bridge.refresh import Refresher
+from bridge.rendering import FeedRenderer
+from bridge.services import build_services
 from bridge.settings import Settings
 from bridge.simulator.combined import DEMO_PARTICIPANT, Simulators, build_simulators
 from bridge.simulator.server import serving
@@ -57,7 +55,7 @@ class RecordingStore(Store):
 class Pipeline:
     simulators: Simulators
     store: RecordingStore
-    refresher: Refresher
+    refresher: FeedRenderer
     participant: FeedView  # TagMango, narrowed to one participant
     academy: FeedView  # TrainerCentral
 
@@ -114,10 +112,9 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeli
         )
         academy_feed, _ = store.create_feed("Academy", [academy.id], "Asia/Kolkata")
         clock = [NOW]
-        # The refresher schedules fetches on time.monotonic(): the same fake time drives it.
-        fake_time = SimpleNamespace(monotonic=lambda: (clock[0] - NOW).total_seconds() + 1e6)
-        monkeypatch.setattr(bridge.refresh, "time", fake_time)
-        refresher = Refresher(store, settings, Metrics(), clock=lambda: clock[0])
+        refresher = build_services(
+            settings, store=store, clock=lambda: clock[0], immediate_jobs=True
+        ).feeds
         yield Pipeline(
             simulators,
             store,
@@ -204,7 +201,7 @@ def test_an_unreadable_record_keeps_its_last_good_version(
     tagmango.corrupt_call(single.id)  # fromTime as a number
     tagmango.corrupt_call(in_series.id, toTime={"$date": "2026-03-10"})
     academy.corrupt_talk(talk_id)
-    with caplog.at_level(logging.WARNING, logger="bridge.refresh"):
+    with caplog.at_level(logging.WARNING, logger="bridge.jobs.fetcher"):
         for view in (pipeline.participant, pipeline.academy):
             during, rendered = pipeline.occurrences(view)
             assert during == before[view] and rendered.stale_since is None
@@ -289,10 +286,10 @@ def test_a_real_mass_disappearance_is_published_after_the_confirming_read(
 
     pipeline.advance(CONFIRM_DELAY / 2)  # too soon to confirm: still held
     assert statuses(pipeline.occurrences(pipeline.participant)[0]) == statuses(before)
-    # A fetch meanwhile (a feed with a longer horizon asks for one) keeps the hold, and the
+    # A fetch meanwhile (a webhook asks for one) keeps the hold, and the
     # hold is not counted again.
     (partition,) = pipeline.refresher.partitions(pipeline.participant.feed)
-    pipeline.refresher.refresh(partition, pipeline.participant.feed.horizon_days + 1)
+    pipeline.refresher.refreshes.request(partition, force=True)
     again = pipeline.merges(pipeline.participant)[-1]
     assert again is not first and again.held == first.held and again.holds_started == 0
     assert pipeline.holds("tagmango-sim") == first.holds_started

@@ -19,7 +19,7 @@ from bridge import operations
 from bridge.signing import hash_token, new_token
 from bridge.store.tables import ShareTable
 from tests.ical_validators import validate_feed
-from tests.web_support import NOW, Harness, make_harness, token_of
+from tests.web_support import NOW, Harness, Upstream, default_sessions, make_harness, token_of
 
 WINDOW = {"start": NOW - timedelta(days=7), "end": NOW + timedelta(days=30)}
 MORNING_FLOW = "https://meet.example.org/c1"  # the meeting of upstream session "c1"
@@ -71,7 +71,7 @@ def assert_cut_off_by_rotation(harness: Harness, path: str) -> None:
 
 def legacy_link(harness: Harness, owner: str, uid: str) -> str:
     """A join link as published before links carried a generation: [owner, uid], signed."""
-    signer = harness.services.refresher.signer
+    signer = harness.services.signer
     return "/j/" + signer._serializer.dumps([owner, uid])
 
 
@@ -137,10 +137,10 @@ def test_share_join_links_are_bound_to_the_share_links_own_token(harness: Harnes
     assert_redirects_to_the_meeting(harness, morning_flow(join_links(harness, replacement)))
 
 
-def test_a_feed_without_data_yet_answers_503_with_retry_after(harness: Harness) -> None:
-    harness.upstream.failing = True
+def test_a_feed_without_data_yet_answers_503_with_retry_after(tmp_path: Path) -> None:
+    harness = make_harness(tmp_path, Upstream(default_sessions(), failing=True))
     feed = harness.services.store.feed(harness.feed_id)
-    signer = harness.services.refresher.signer
+    signer = harness.services.signer
     path = "/j/" + signer.sign(feed.owner, "tagmango-c1@cal.example.org", feed.generation)
     response = harness.client.get(path)
     title, message = refusal(response, 503)

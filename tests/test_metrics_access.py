@@ -27,7 +27,10 @@ def client_with(tmp_path: Path):  # type: ignore[no-untyped-def]
     def build(**settings: Any) -> FlaskClient:
         configured = replace(base.services.settings, **settings)
         return create_app(
-            configured, clock=base.clock, client_factory=lambda *a, **k: base.upstream
+            configured,
+            clock=base.clock,
+            client_factory=lambda *a, **k: base.upstream,
+            immediate_jobs=True,
         ).test_client()
 
     return build

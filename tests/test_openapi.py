@@ -59,7 +59,9 @@ def loopback_only(
 def seeded_app(instance: Path) -> Flask:
     settings = Settings.for_demo(instance, PUBLIC_URL)
     app = create_app(
-        dataclasses.replace(settings, admin_token=ADMIN_TOKEN), client_factory=loopback_only
+        dataclasses.replace(settings, admin_token=ADMIN_TOKEN),
+        client_factory=loopback_only,
+        immediate_jobs=True,
     )
     client = app.test_client()
 

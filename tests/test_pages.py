@@ -16,7 +16,16 @@ from bridge import operations
 from bridge.feed_views import FeedView
 from bridge.web.subscribe import ClientLinks, ago, event_download_url, time_range
 from feeds.ical import plan_feed
-from tests.web_support import FEED_NAME, NOW, PUBLIC, Harness, make_harness, token_of
+from tests.web_support import (
+    FEED_NAME,
+    NOW,
+    PUBLIC,
+    Harness,
+    Upstream,
+    default_sessions,
+    make_harness,
+    token_of,
+)
 
 
 @pytest.fixture
@@ -156,8 +165,8 @@ def test_only_the_owner_page_sets_a_tight_session_cookie(harness: Harness) -> No
     assert "Set-Cookie" not in shared.headers
 
 
-def test_page_without_data_yet_explains_and_ics_answers_503(harness: Harness) -> None:
-    harness.upstream.failing = True
+def test_page_without_data_yet_explains_and_ics_answers_503(tmp_path: Path) -> None:
+    harness = make_harness(tmp_path, Upstream(default_sessions(), failing=True))
     page = harness.page()
     notice = text(by_id(page, "no-data"))
     assert "not been able to load this calendar" in notice
@@ -167,9 +176,9 @@ def test_page_without_data_yet_explains_and_ics_answers_503(harness: Harness) ->
     assert harness.client.get(f"/f/{harness.token}.ics").status_code == 503
 
 
-def test_share_viewer_does_not_see_upstream_error_details(harness: Harness) -> None:
+def test_share_viewer_does_not_see_upstream_error_details(tmp_path: Path) -> None:
+    harness = make_harness(tmp_path, Upstream(default_sessions(), failing=True))
     share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
-    harness.upstream.failing = True
     notice = text(by_id(harness.page(token_of(share["ics_url"])), "no-data"))
     assert "connection refused" not in notice
 
@@ -183,8 +192,8 @@ def test_page_served_stale_says_so(harness: Harness) -> None:
     assert len(page.xpath("//ol[@class='sessions']/li")) == 4  # the saved sessions
 
 
-def test_no_upcoming_sessions(harness: Harness) -> None:
-    harness.upstream.sessions = []
+def test_no_upcoming_sessions(tmp_path: Path) -> None:
+    harness = make_harness(tmp_path, Upstream([]))
     page = harness.page()
     assert "No upcoming sessions" in text(page.xpath("//p[@class='empty']")[0])
 
@@ -371,11 +380,11 @@ def test_expired_share_page_is_410(harness: Harness) -> None:
 
 def uid_of(harness: Harness, upstream_id: str) -> str:
     """The event UID the feed gives the session with this upstream id."""
-    refresher = harness.services.refresher
+    renderer = harness.services.feeds
     feed = harness.services.store.feed(harness.feed_id)
-    now = refresher.clock()
-    options = refresher.options(FeedView.of_feed(feed), expand=False, now=now)
-    sessions = refresher.sessions(feed, refresher.partitions(feed), now)
+    now = harness.services.clock()
+    options = renderer.options(FeedView.of_feed(feed), expand=False, now=now)
+    sessions = renderer.sessions(feed, renderer.partitions(feed), now)
     for planned in plan_feed(sessions, options):
         if any(session.upstream_id == upstream_id for session in planned.sessions):
             return planned.uid
@@ -385,7 +394,7 @@ def uid_of(harness: Harness, upstream_id: str) -> str:
 def join_path(harness: Harness, upstream_id: str) -> str:
     uid = uid_of(harness, upstream_id)
     feed = harness.services.store.feed(harness.feed_id)
-    return "/j/" + harness.services.refresher.signer.sign(feed.owner, uid, feed.generation)
+    return "/j/" + harness.services.signer.sign(feed.owner, uid, feed.generation)
 
 
 def test_join_refusal_pages_render_in_the_same_style(harness: Harness) -> None:

@@ -1,4 +1,5 @@
-"""Refresh: TTL reuse, single-flight, stale-on-error, never-fetched 503, tombstones, pruning.
+"""Rendering with refresh jobs run as they are queued: TTL reuse, one fetch for
+concurrent readers, stale-on-error, never-fetched 503, tombstones, horizons.
 
 A scripted upstream client stands in for the platforms here (the whole-process tests in
 tests/e2e use the real simulators over HTTP); the store is a real SQLite database.
@@ -16,8 +17,7 @@ import pytest
 
 from bridge.crypto import CredentialBox
 from bridge.feed_views import FeedUnavailable, FeedView
-from bridge.metrics import Metrics
-from bridge.refresh import Refresher
+from bridge.services import build_services
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult
@@ -74,9 +74,13 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     store.migrate()
     upstream = ScriptedUpstream([session("a", 2), session("b", 30)])
     clock = [NOW]
-    refresher = Refresher(
-        store, settings, Metrics(), clock=lambda: clock[0], client_factory=upstream.client
-    )
+    refresher = build_services(
+        settings,
+        store=store,
+        clock=lambda: clock[0],
+        client_factory=upstream.client,
+        immediate_jobs=True,
+    ).feeds
     refresher.advance = lambda seconds: clock.__setitem__(0, clock[0] + timedelta(seconds=seconds))
     source = store.add_source("tm", "tagmango", {"whitelabel_host": "h"}, {"token": "k"})
     feed, _ = store.create_feed(name="Feed", source_ids=[source.id], timezone="Europe/Berlin")
@@ -117,7 +121,6 @@ def test_failing_upstream_serves_last_good_data_marked_stale(setup) -> None:  # 
     refresher, upstream, view = setup
     good = refresher.render(view)
     upstream.error = UpstreamUnavailable("tm", "HTTP 500 after 5 attempts")
-    refresher._next_fetch.clear()  # the TTL has passed
     refresher.advance(700)
     stale = refresher.render(view)
     assert stale.body == good.body
@@ -139,7 +142,7 @@ def test_vanished_upcoming_session_becomes_a_cancelled_tombstone(setup) -> None:
     refresher, upstream, view = setup
     refresher.render(view)
     upstream.sessions = [session("b", 30)]
-    refresher._next_fetch.clear()
+    refresher.advance(700)  # the TTL has passed
     occurrences = validate_feed(
         refresher.render(view).body, start=NOW - timedelta(days=1), end=NOW + timedelta(days=10)
     )
@@ -176,14 +179,16 @@ def test_feeds_sharing_a_source_each_get_their_whole_horizon(setup) -> None:  # 
     refresher.render(FeedView.of_feed(short))
     long_body = refresher.render(view).body  # horizon 180 days, same partition, within the TTL
     assert [uid.split("@")[0] for uid in uids(long_body)] == ["tagmango-soon", "tagmango-later"]
-    assert upstream.fetches == 1  # the first fetch already covered the widest horizon
+    assert upstream.fetches == 2  # the wider horizon was read at once, whatever the TTL
+    refresher.render(FeedView.of_feed(short))
+    refresher.render(view)
+    assert upstream.fetches == 2  # and serves both feeds from then on
 
 
 def test_an_unexpected_fetch_failure_serves_stale_data_not_a_500(setup) -> None:  # type: ignore[no-untyped-def]
     refresher, upstream, view = setup
     good = refresher.render(view)
     upstream.error = RuntimeError("credentials sealed with a retired key")
-    refresher._next_fetch.clear()
     refresher.advance(700)
     stale = refresher.render(view)
     assert stale.body == good.body and stale.stale_since == NOW + timedelta(seconds=700)

@@ -1,7 +1,7 @@
-"""Refresher's hot path: what a request for an already rendered feed costs.
+"""The renderer's hot path: what a request for an already rendered feed costs.
 
-A cached feed is served without database queries (the source kinds and fetch states are
-kept between this process's fetches), concurrent requests that miss the cache share one
+A cached feed is served without database queries (the source kinds are kept, and the fetch
+states for up to STATE_MAX_AGE), concurrent requests that miss the cache share one
 render, a re-render after the TTL reuses the per-event render cache because the join
 links of a view compare equal from one render to the next, and a join click or event download
 looks its UID up in an index kept with the rendered feed.
@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-import bridge.refresh
+import bridge.rendering
 import feeds.ical
 from bridge.crypto import CredentialBox
 from bridge.feed_views import FeedView, JoinLinks
-from bridge.metrics import Metrics
-from bridge.refresh import Refresher
+from bridge.rendering import FeedRenderer
+from bridge.services import build_services
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult
@@ -70,7 +70,7 @@ class Upstream:
 
 @dataclass
 class Rig:
-    refresher: Refresher
+    refresher: FeedRenderer
     upstream: Upstream
     view: FeedView
     statements: list[str]  # SQL run since the test began (or last cleared it)
@@ -84,9 +84,13 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     store.migrate()
     upstream = Upstream([session(f"s{i}", 2 + i) for i in range(30)])
     now = [NOW]  # the tests move it on
-    refresher = Refresher(
-        store, settings, Metrics(), clock=lambda: now[0], client_factory=upstream.client
-    )
+    refresher = build_services(
+        settings,
+        store=store,
+        clock=lambda: now[0],
+        client_factory=upstream.client,
+        immediate_jobs=True,
+    ).feeds
     source = store.add_source("tm", "tagmango", {"whitelabel_host": "h"}, {"token": "k"})
     feed, _ = store.create_feed(name="Feed", source_ids=[source.id], timezone="Europe/Berlin")
     statements: list[str] = []
@@ -119,14 +123,12 @@ def test_fetch_state_is_read_again_after_each_fetch(rig: Rig) -> None:
     assert refresher.render(view).stale_since is None
     upstream.error = UpstreamUnavailable("tm", "HTTP 502 after 5 attempts")
     rig.clock[0] += timedelta(minutes=20)
-    refresher._next_fetch.clear()  # the TTL has passed
     stale = refresher.render(view)
     outage = NOW + timedelta(minutes=20)
     assert stale.stale_since == outage
     assert refresher.render(view).stale_since == outage  # remembered until the next fetch
     upstream.error = None
     rig.clock[0] += timedelta(minutes=20)
-    refresher._next_fetch.clear()
     assert refresher.render(view).stale_since is None
 
 
@@ -134,14 +136,14 @@ def test_concurrent_misses_share_one_render(rig: Rig, monkeypatch: pytest.Monkey
     refresher, view = rig.refresher, rig.view
     refresher.render(view)  # fetched and rendered once
     renders = []
-    real_render_feed = bridge.refresh.render_feed
+    real_render_feed = bridge.rendering.render_feed
 
     def slow_render_feed(*args: Any, **kwargs: Any) -> bytes:
         renders.append(threading.get_ident())
         time.sleep(0.2)
         return real_render_feed(*args, **kwargs)
 
-    monkeypatch.setattr(bridge.refresh, "render_feed", slow_render_feed)
+    monkeypatch.setattr(bridge.rendering, "render_feed", slow_render_feed)
     refresher._renders.clear()  # as when the rendered feed's TTL has passed
     bodies: list[bytes] = []
     threads = [
@@ -210,6 +212,7 @@ def test_join_lookups_and_event_downloads_do_not_plan_the_feed(
 
     monkeypatch.setattr(feeds.ical, "_prepare", counting_prepare)
     rig.statements.clear()
+    started = time.monotonic()
     for n in range(100):
         unknown = f"tagmango-nothing-{n}@cal.example.com"
         assert refresher.occurrences_for(view, unknown) == []
@@ -218,7 +221,11 @@ def test_join_lookups_and_event_downloads_do_not_plan_the_feed(
     assert found.upstream_id == "m1234"
     download = refresher.render_event(view, known)
     assert download is not None and download.count(b"BEGIN:VEVENT") == 1
-    assert plans == [] and rig.statements == []
+    assert plans == []
+    # No query per lookup: only the fetch states, read again once per STATE_MAX_AGE.
+    reads = (time.monotonic() - started) / bridge.rendering.STATE_MAX_AGE + 1
+    assert all("fetch_states" in s or s == "BEGIN" for s in rig.statements)
+    assert sum("fetch_states" in s for s in rig.statements) <= reads
     assert refresher.event_index(view) is refresher.event_index(view)
 
 
@@ -227,6 +234,6 @@ def test_a_lookup_refreshes_like_a_feed_request_and_finds_new_sessions(rig: Rig)
     added = "tagmango-added@cal.example.com"
     assert refresher.occurrences_for(view, added) == []
     rig.upstream.sessions.append(session("added", 5))
-    refresher._next_fetch.clear()  # the TTL has passed: the next lookup refreshes first
+    rig.clock[0] += timedelta(minutes=20)  # the TTL has passed: the next lookup refreshes first
     (found,) = refresher.occurrences_for(view, added)
     assert found.upstream_id == "added"

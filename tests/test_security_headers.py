@@ -126,7 +126,10 @@ def test_the_pages_redirects_get_the_locked_down_set(harness: Harness) -> None:
 def test_no_hsts_when_the_public_url_is_plain_http(harness: Harness) -> None:
     settings = replace(harness.services.settings, public_url="http://127.0.0.1:8000")
     client = create_app(
-        settings, clock=harness.clock, client_factory=lambda *a, **k: harness.upstream
+        settings,
+        clock=harness.clock,
+        client_factory=lambda *a, **k: harness.upstream,
+        immediate_jobs=True,
     ).test_client()
     assert_locked_down(client.get(f"/f/{harness.token}.ics"), hsts=False)
     assert_locked_down(client.get("/healthz"), hsts=False)

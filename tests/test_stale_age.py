@@ -1,6 +1,6 @@
 """How long a feed has been stale: counted from the first failed fetch of the current outage,
-stored with the fetch state so every worker and a restart agree (bridge/refresh.py,
-bridge/store/source_queries.py)."""
+stored with the fetch state so every worker and a restart agree (bridge/jobs/fetcher.py,
+bridge/store/schedule_queries.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from bridge.crypto import CredentialBox
 from bridge.feed_views import FeedView
-from bridge.metrics import Metrics
-from bridge.refresh import Refresher
+from bridge.rendering import FeedRenderer
+from bridge.services import build_services
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult
@@ -67,15 +67,15 @@ class Rig:
     upstream: SlowUpstream
     view: FeedView
 
-    def refresher(self) -> Refresher:
-        """A refresher of its own: another worker, or the service after a restart."""
-        return Refresher(
-            self.store,
+    def refresher(self) -> FeedRenderer:
+        """Services of their own: another process, or the service after a restart."""
+        return build_services(
             self.settings,
-            Metrics(),
+            store=self.store,
             clock=self.clock,
             client_factory=self.upstream.client,
-        )
+            immediate_jobs=True,
+        ).feeds
 
 
 @pytest.fixture

@@ -196,7 +196,7 @@ def test_fetch_state_is_kept_per_partition(store: Store, clock: Clock) -> None:
     store.record_fetch(asha, True, None, clock.now)
     store.record_fetch(ravi, False, "tm: user not found", clock.advance(minutes=1))
     assert store.fetch_state(asha) == FetchState(
-        source.id, "user=asha", last_success_at=clock.now - timedelta(minutes=1)
+        source.id, "user=asha", last_success_at=clock.now - timedelta(minutes=1), registered=True
     )
     assert store.fetch_state(ravi).failing and store.fetch_state(ravi).last_success_at is None
     assert store.fetch_state(source.id).last_success_at is None  # the whole source: never

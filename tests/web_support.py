@@ -1,7 +1,7 @@
-"""A Flask app on a real store, refresher and renderer, fed by an in-process upstream.
+"""A Flask app on a real store, job queue and renderer, fed by an in-process upstream.
 
 The upstream is a small source handed to `create_app(client_factory=...)`, so each test
-decides what upstream lists and whether it fails; everything else (store, refresher, feed
+decides what upstream lists and whether it fails; everything else (store, refresh jobs, feed
 renderer, signing) is the real thing on a SQLite file in tmp_path. Used by the tests of the
 web layer (tests/test_pages.py, tests/test_feeds.py).
 """
@@ -43,7 +43,7 @@ class Upstream:
         return FetchResult([s for s in self.sessions if window_start <= s.start < window_end])
 
     def close(self) -> None:
-        """The refresher closes each client after its fetch; nothing to release here."""
+        """The fetcher closes each client after its fetch; nothing to release here."""
 
 
 def call(upstream_id: str, title: str, start: datetime, **extra: Any) -> Session:
@@ -90,6 +90,12 @@ class Harness:
     def services(self) -> Any:
         return self.app.extensions["calbridge"]
 
+    def refetch(self) -> None:
+        """Read upstream again now, whatever the TTL (as a webhook would have it)."""
+        feed = self.services.store.feed(self.feed_id)
+        for partition in self.services.feeds.partitions(feed):
+            self.services.refreshes.request(partition, force=True)
+
     def page(self, token: str | None = None, status: int = 200) -> html.HtmlElement:
         response = self.client.get(f"/f/{token or self.token}")
         assert response.status_code == status, response.get_data(as_text=True)
@@ -100,9 +106,12 @@ def token_of(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[1].removesuffix(".ics")
 
 
-def make_harness(tmp_path: Path) -> Harness:
-    """An app on a SQLite file in tmp_path, a TagMango source served by an `Upstream` and a feed."""
-    upstream = Upstream(default_sessions())
+def make_harness(tmp_path: Path, upstream: Upstream | None = None) -> Harness:
+    """An app on a SQLite file in tmp_path, a TagMango source served by an `Upstream` and a feed.
+
+    Refresh jobs run as they are queued, so creating the feed has fetched it once already:
+    a test of what the first fetch finds passes its own `upstream`."""
+    upstream = upstream or Upstream(default_sessions())
     settings = Settings(
         secret_key="pages-test-secret-key-0123456789",
         instance_path=tmp_path,
@@ -111,7 +120,9 @@ def make_harness(tmp_path: Path) -> Harness:
         cache_ttl=0,  # every request asks upstream again, so tests can flip it
     )
     clock = Clock()
-    app = create_app(settings, clock=clock, client_factory=lambda *a, **k: upstream)
+    app = create_app(
+        settings, clock=clock, client_factory=lambda *a, **k: upstream, immediate_jobs=True
+    )
     app.config["TESTING"] = True
     services = app.extensions["calbridge"]
     operations.add_tagmango_source(

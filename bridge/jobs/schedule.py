@@ -73,11 +73,13 @@ def fetched_recently(state: FetchState, now: datetime, ttl: timedelta) -> bool:
     return now - last < gap * 0.9
 
 
-def is_stale(state: FetchState, now: datetime, ttl: timedelta) -> bool:
-    """Whether a subscriber reading the partition now should get a refresh queued."""
-    if state.last_success_at is None:
-        return True
-    return now - state.last_success_at >= ttl
+def wants_refresh(state: FetchState, now: datetime, ttl: timedelta) -> bool:
+    """Whether a subscriber reading the partition now should get a refresh queued: its data
+    is older than the TTL (or missing), or the schedule says it is due (a confirming read),
+    and no read within the TTL (or the failure backoff) makes one redundant."""
+    stale = state.last_success_at is None or now - state.last_success_at >= ttl
+    due = state.next_due_at is not None and state.next_due_at <= now
+    return (stale or due) and not fetched_recently(state, now, ttl)
 
 
 class Scheduler:

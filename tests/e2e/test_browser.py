@@ -354,7 +354,7 @@ def test_join_refusal_pages_render(visitor: Visitor, site: Site) -> None:
     assert page.locator("h1").inner_text() == "No meeting link yet"
     assert axe_violations(page) == []
 
-    signer = site.services.refresher.signer
+    signer = site.services.signer
     owner_feed = site.services.store.feed(site.owner_id)
     owner, generation = owner_feed.owner, owner_feed.generation
     page.goto(site.owner_url)
