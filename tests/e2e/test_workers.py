@@ -3,6 +3,7 @@ its connection pools) were built in the master, and every start must come up cle
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +14,14 @@ from tests.e2e.conftest import add_sources, create_feed
 from tests.e2e.processes import BridgeEnv, BridgeServer
 from tests.stores import POSTGRES_URL, fresh_database_url
 
-STARTS = 3
+STARTS = 10
+
+
+def wait_for_data(url: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while httpx.get(url, timeout=60).status_code == 503:
+        assert time.monotonic() < deadline, "the first fetch never landed"
+        time.sleep(0.2)
 
 
 @pytest.mark.postgres
@@ -27,6 +35,8 @@ def test_forked_workers_start_cleanly_on_postgresql(upstream, tmp_path: Path) ->
         for start in range(STARTS):
             server = BridgeServer(env).start("--workers", "4")
             try:
+                if start == 0:  # the first fetch (queued by `feed create`) has to land first
+                    wait_for_data(feed["ics_url"])
                 with ThreadPoolExecutor(16) as pool:
                     answers = list(
                         pool.map(lambda _: httpx.get(feed["ics_url"], timeout=60), range(32))
