@@ -34,7 +34,6 @@ from bridge.upstream.http import (
     Backoff,
     RateBudget,
     UpstreamHTTP,
-    budget_for,
     parse_retry_after,
 )
 
@@ -375,15 +374,6 @@ def test_rate_budget_is_thread_safe() -> None:
     assert len(stamps) == 16
     # A little slack for the gap between the grant and the timestamp taken after it.
     assert max_in_any_window(sorted(stamps), 0.29) <= 5
-
-
-def test_budget_for_shares_one_budget_per_key() -> None:
-    key = f"test-{time.monotonic_ns()}"
-    first = budget_for(key, 120, 10.0)
-    assert budget_for(key, 120, 10.0) is first
-    assert budget_for(key + "-other", 120, 10.0) is not first
-    with pytest.raises(ValueError, match="already exists"):
-        budget_for(key, 60, 10.0)
 
 
 def test_rate_budget_rejects_nonsense() -> None:

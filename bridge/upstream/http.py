@@ -5,7 +5,8 @@ One place decides how calbridge talks to an upstream API:
 * connect and read timeouts on every request;
 * retries (tenacity) with exponential backoff and full jitter on 429, 5xx, timeouts and
   connection errors, honouring `Retry-After` (seconds or an HTTP date) when it is sent;
-* a client-side rate budget (`RateBudget`), shared by every client of the same API key;
+* a client-side rate budget (any `Budget`: `bridge.upstream.budget.budget_for` gives the one
+  shared by every process using the same API key; `RateBudget` is a per-process one);
 * one error type per failure, each naming the source: 401 → `UpstreamAuthError`,
   other 4xx → `UpstreamRequestError` (with the body's `message`), retries exhausted →
   `UpstreamUnavailable` (with the last status), unreadable JSON → `UpstreamProtocolError`;
@@ -30,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import tenacity
@@ -58,6 +59,12 @@ _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encod
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+
+class Budget(Protocol):
+    """What UpstreamHTTP draws from before every attempt (see `bridge.upstream.budget`)."""
+
+    def acquire(self, sleep: Sleep = ...) -> float: ...
 
 
 class RateBudget:
@@ -94,28 +101,6 @@ class RateBudget:
             sleep(wait)
             waited += wait
         return waited
-
-
-_budgets: dict[str, RateBudget] = {}
-_budgets_lock = threading.Lock()
-
-
-def budget_for(key: str, limit: int, period: float) -> RateBudget:
-    """The one budget shared by every client of `key` (e.g. a hash of an API key).
-
-    Asking again for the same key with a different limit or period is a programming
-    error: two clients would each believe they own the whole budget.
-    """
-    with _budgets_lock:
-        budget = _budgets.get(key)
-        if budget is None:
-            budget = _budgets[key] = RateBudget(limit, period)
-        elif (budget.limit, budget.period) != (limit, period):
-            raise ValueError(
-                f"rate budget {key!r} already exists as {budget.limit}/{budget.period}s, "
-                f"not {limit}/{period}s"
-            )
-        return budget
 
 
 @dataclass(frozen=True)
@@ -197,7 +182,7 @@ class UpstreamHTTP:
         self,
         source_name: str,
         *,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         max_attempts: int = 5,
         backoff: Backoff | None = None,

@@ -23,8 +23,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.upstream.base import FetchResult, SourceClient
+from bridge.upstream.budget import budget_for
 from bridge.upstream.errors import UpstreamProtocolError, UpstreamUnavailable
-from bridge.upstream.http import UpstreamHTTP, budget_for
+from bridge.upstream.http import UpstreamHTTP
 from feeds.model import Session
 from feeds.tagmango import MalformedResponse, ParsedPage, parse_page
 
