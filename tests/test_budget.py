@@ -30,8 +30,8 @@ from bridge.upstream.budget import (
     configure_budgets,
     remove_budget_listener,
 )
-from bridge.upstream.tagmango import TagMangoClient, TagMangoConfig
-from bridge.upstream.zoho import ZohoCredentials
+from bridge.upstream.tagmango import RATE_LIMIT, UPSTREAM_RATE_LIMIT, TagMangoClient, TagMangoConfig
+from bridge.upstream.zoho import GRANTS_PER_WINDOW, ZOHO_GRANTS_PER_WINDOW, ZohoCredentials
 from tests.stores import POSTGRES_URL, fresh_database_url
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -119,6 +119,12 @@ def test_threads_of_one_process_share_the_in_memory_budget() -> None:
     assert_within_budget(stamps, LIMIT, 0.5)
 
 
+def test_the_margins_under_the_upstream_limits() -> None:
+    limit, period = RATE_LIMIT
+    assert (limit, period) == (108, 10.0) and limit == int(UPSTREAM_RATE_LIMIT[0] * 0.9)
+    assert (GRANTS_PER_WINDOW, ZOHO_GRANTS_PER_WINDOW) == (9, 10)
+
+
 # -- the metrics hook -----------------------------------------------------------------------------
 
 
@@ -174,7 +180,7 @@ def test_sqlite_budget_creates_its_folder_and_names_no_secret(tmp_path: Path) ->
     try:
         assert client.http.budget is not None
         assert client.http.budget.acquire() == 0.0
-        assert budget_for(credentials.budget_key, 10, 600.0).try_acquire() == 0.0
+        assert budget_for(credentials.budget_key, 9, 600.0).try_acquire() == 0.0
     finally:
         client.close()
     with sqlite3.connect(instance / "budgets.db") as db:

@@ -10,9 +10,9 @@ token per 10 minutes and blocks the refresh token after that, so a token is prec
 * a token is reused until 5 minutes before it expires, and written to a `TokenStore` so a
   restarted service reuses it instead of spending a new one;
 * after a 401 the token is renewed only if the rejected token is still the cached one, so
-  concurrent 401s cause one renewal; a grant budget of 10 per 10 minutes per refresh token,
+  concurrent 401s cause one renewal; a grant budget of 9 per 10 minutes per refresh token,
   shared by every calbridge process (`bridge.upstream.budget`), refuses to go further before
-  Zoho would.
+  Zoho would (one grant below Zoho's 10 leaves room for another program or a lost answer).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from bridge.upstream.http import MAX_TOKEN_BODY_BYTES, UpstreamHTTP
 
 REFRESH_MARGIN = timedelta(minutes=5)
 DEFAULT_LIFETIME = timedelta(hours=1)
-GRANTS_PER_WINDOW = 10  # access tokens per refresh token per 10 minutes (Zoho's limit)
+ZOHO_GRANTS_PER_WINDOW = 10  # access tokens per refresh token per 10 minutes (Zoho's limit)
+GRANTS_PER_WINDOW = ZOHO_GRANTS_PER_WINDOW - 1  # calbridge's own limit: one below Zoho's
 GRANT_WINDOW_SECONDS = 600.0
 
 Now = Callable[[], datetime]
@@ -204,7 +205,8 @@ class ZohoTokenManager:
             raise UpstreamAuthError(
                 self.source_name,
                 f"calbridge already obtained {GRANTS_PER_WINDOW} Zoho access tokens with this "
-                f"refresh token in the last 10 minutes, Zoho's limit; the tokens keep being "
+                f"refresh token in the last 10 minutes (Zoho allows {ZOHO_GRANTS_PER_WINDOW}, "
+                "calbridge keeps one in reserve); the tokens keep being "
                 f"rejected, so check the OAuth scope (TrainerCentral.talkapi.READ) and the org "
                 f"id. Next attempt possible in {wait:.0f} s",
             )
