@@ -207,6 +207,20 @@ def test_an_unreachable_backend_falls_back_to_the_in_process_budget(
     assert "using in-process budgets" in warning.getMessage()
 
 
+def test_an_unreachable_database_falls_back_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socketless_port() as port:
+        url = f"postgresql://calbridge:pw@127.0.0.1:{port}/calbridge"
+        configure_budgets(settings_for(tmp_path, database_url=url))
+        with caplog.at_level(logging.WARNING, logger="bridge.upstream.budget"):
+            assert budget_for(unique_key(), 2, 1.0).acquire() == 0.0  # after the pool's 2 s
+    assert f"PostgreSQL postgresql://calbridge:***@127.0.0.1:{port}/calbridge failed" in (
+        caplog.text
+    )
+    assert ":pw@" not in caplog.text
+
+
 def test_an_unusable_sqlite_folder_falls_back_too(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -43,9 +43,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pyrate_limiter import AbstractBucket, Duration, Rate, RateItem
 
@@ -96,8 +96,9 @@ class _Store:
         """Record one grant now and return 0.0, or return the seconds until one may fit."""
         entry = self._entry(key, rate)
         bucket = entry.bucket
-        # The SQLite bucket's file lock (if any) spans reading the clock and recording.
-        with entry.lock, bucket.limiter_lock() or nullcontext():  # type: ignore[attr-defined]
+        # Reading the clock and recording happen under one lock (SQLite: the file lock too), so
+        # grants are stamped in the order they are recorded.
+        with entry.lock, _cross_process_lock(bucket):
             now = bucket.now()
             item = RateItem(key, now)
             if bucket.put(item):
@@ -294,6 +295,12 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+
+
+def _cross_process_lock(bucket: AbstractBucket) -> AbstractContextManager[object]:
+    """The lock a bucket needs around check-and-record (SQLite's file lock), or a no-op."""
+    lock = bucket.limiter_lock()
+    return cast(AbstractContextManager[object], lock) if lock is not None else nullcontext()
 
 
 def _quietly(action: Callable[..., object], *args: object) -> None:
