@@ -34,7 +34,6 @@ from bridge.upstream.http import (
     Backoff,
     RateBudget,
     UpstreamHTTP,
-    budget_for,
     parse_retry_after,
 )
 
@@ -168,6 +167,86 @@ def test_429_with_a_retry_after_too_long_gives_up_at_once(app: Scripted, url: st
         http.get_json(url)
     assert info.value.status == 429 and "3600" in str(info.value)
     assert sleeps == [] and len(app.requests) == 1
+
+
+def always(status: int, headers: dict[str, str] | None = None) -> list[tuple[int, dict, bytes]]:
+    """Enough identical error replies to outlast any retry sequence."""
+    return [(status, headers or {}, b'{"message": "Too many requests"}')] * 200
+
+
+def test_429s_without_retry_after_are_retried_past_a_10_second_window(
+    app: Scripted, url: str
+) -> None:
+    # The old policy gave up after 5 attempts and at most 7.5 s, inside TagMango's window.
+    app.replies.extend(always(429))
+    sleeps = Sleeps()
+    with (
+        make_http(sleeps, backoff=Backoff(rng=random.Random(3))) as http,
+        pytest.raises(UpstreamUnavailable, match="Too many requests") as info,
+    ):
+        http.get_json(url)
+    assert 20.0 <= sum(sleeps) <= 60.0
+    assert sum(sleeps[:-1]) < 20.0  # it stops at the first wait that completes the 20 s
+    assert len(app.requests) == len(sleeps) + 1 > 5
+    assert info.value.status == 429 and f"{len(app.requests)} attempts" in str(info.value)
+
+
+def test_5xx_backoff_doubles_until_20_seconds_have_been_waited(app: Scripted, url: str) -> None:
+    app.replies.extend(always(503))
+    sleeps = Sleeps()
+    top = random.Random()
+    top.uniform = lambda low, high: high  # type: ignore[method-assign]
+    with make_http(sleeps, backoff=Backoff(rng=top)) as http, pytest.raises(UpstreamUnavailable):
+        http.get_json(url)
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]  # 15.5 s waited: one more, to 31.5 s
+    assert len(app.requests) == 7
+
+
+def test_429s_honour_retry_after_until_the_window_has_passed(app: Scripted, url: str) -> None:
+    app.replies.extend(always(429, {"Retry-After": "4"}))
+    sleeps = Sleeps()
+    with make_http(sleeps) as http, pytest.raises(UpstreamUnavailable, match="6 attempts"):
+        http.get_json(url)
+    assert sleeps == [4.0] * 5
+
+
+def test_a_retry_after_ending_past_the_60_second_bound_gives_up(app: Scripted, url: str) -> None:
+    app.replies.extend([(429, {"Retry-After": "15"}, b"{}"), (429, {"Retry-After": "50"}, b"{}")])
+    sleeps = Sleeps()
+    with make_http(sleeps) as http, pytest.raises(UpstreamUnavailable, match="2 attempts"):
+        http.get_json(url)
+    assert sleeps == [15.0]  # waiting 50 s more would start the third attempt after 65 s
+
+
+def test_backoff_waits_are_cut_to_end_within_the_bound(app: Scripted, url: str) -> None:
+    app.replies.extend(always(500))
+    sleeps = Sleeps()
+    top = random.Random()
+    top.uniform = lambda low, high: high  # type: ignore[method-assign]
+    backoff = Backoff(rng=top, retry_for=60.0, give_up_after=60.0)
+    with make_http(sleeps, backoff=backoff) as http, pytest.raises(UpstreamUnavailable):
+        http.get_json(url)
+    assert sleeps[:6] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0] and len(sleeps) == 7
+    assert 28.0 < sleeps[6] <= 28.5  # not 30: the attempts took a few milliseconds too
+    assert sum(sleeps) <= 60.0
+
+
+def test_slow_attempts_count_towards_the_bound(app: Scripted, url: str) -> None:
+    app.replies.extend(always(502))
+    sleeps = Sleeps()
+    top = random.Random()
+    top.uniform = lambda low, high: high  # type: ignore[method-assign]
+    app.delays.extend([0.3, 0.3])
+    backoff = Backoff(rng=top, base=0.1, retry_for=0.5, give_up_after=0.5)
+    with make_http(sleeps, backoff=backoff) as http, pytest.raises(UpstreamUnavailable):
+        http.get_json(url)
+    # 0.3 s attempt, 0.1 s wait, 0.3 s attempt: 0.7 s spent, past the 0.5 s bound.
+    assert sleeps == [0.1] and len(app.requests) == 2
+
+
+def test_backoff_bounds_must_be_ordered() -> None:
+    with pytest.raises(ValueError, match="retry_for <= give_up_after"):
+        Backoff(retry_for=90.0, give_up_after=60.0)
 
 
 def test_401_is_an_auth_error_with_the_callers_message_and_no_retry(
@@ -375,15 +454,6 @@ def test_rate_budget_is_thread_safe() -> None:
     assert len(stamps) == 16
     # A little slack for the gap between the grant and the timestamp taken after it.
     assert max_in_any_window(sorted(stamps), 0.29) <= 5
-
-
-def test_budget_for_shares_one_budget_per_key() -> None:
-    key = f"test-{time.monotonic_ns()}"
-    first = budget_for(key, 120, 10.0)
-    assert budget_for(key, 120, 10.0) is first
-    assert budget_for(key + "-other", 120, 10.0) is not first
-    with pytest.raises(ValueError, match="already exists"):
-        budget_for(key, 60, 10.0)
 
 
 def test_rate_budget_rejects_nonsense() -> None:

@@ -471,7 +471,7 @@ def test_clients_of_one_key_share_one_budget() -> None:
         assert first.http.budget is second.http.budget
         assert first.http.budget is not third.http.budget
         assert first.http.budget is not None
-        assert (first.http.budget.limit, first.http.budget.period) == (120, 10.0)
+        assert (first.http.budget.limit, first.http.budget.period) == (108, 10.0)  # 90 %
     finally:
         for client in (first, second, third):
             client.close()

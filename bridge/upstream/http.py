@@ -4,8 +4,10 @@ One place decides how calbridge talks to an upstream API:
 
 * connect and read timeouts on every request;
 * retries (tenacity) with exponential backoff and full jitter on 429, 5xx, timeouts and
-  connection errors, honouring `Retry-After` (seconds or an HTTP date) when it is sent;
-* a client-side rate budget (`RateBudget`), shared by every client of the same API key;
+  connection errors, honouring `Retry-After` (seconds or an HTTP date) when it is sent, for
+  at least 20 s and at most 60 s (`bridge.upstream.retries`); `max_attempts` can cap them;
+* a client-side rate budget (any `Budget`: `bridge.upstream.budget.budget_for` gives the one
+  shared by every process using the same API key; `RateBudget` is a per-process one);
 * one error type per failure, each naming the source: 401 → `UpstreamAuthError`,
   other 4xx → `UpstreamRequestError` (with the body's `message`), retries exhausted →
   `UpstreamUnavailable` (with the last status), unreadable JSON → `UpstreamProtocolError`;
@@ -21,16 +23,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import random
 import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import tenacity
@@ -41,6 +39,9 @@ from bridge.upstream.errors import (
     UpstreamRequestError,
     UpstreamUnavailable,
 )
+
+# Backoff and parse_retry_after are part of this module's interface too (callers import them here).
+from bridge.upstream.retries import Backoff, RetryPlan, Transient, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,12 @@ _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encod
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+
+class Budget(Protocol):
+    """What UpstreamHTTP draws from before every attempt (see `bridge.upstream.budget`)."""
+
+    def acquire(self, sleep: Sleep = ...) -> float: ...
 
 
 class RateBudget:
@@ -96,65 +103,6 @@ class RateBudget:
         return waited
 
 
-_budgets: dict[str, RateBudget] = {}
-_budgets_lock = threading.Lock()
-
-
-def budget_for(key: str, limit: int, period: float) -> RateBudget:
-    """The one budget shared by every client of `key` (e.g. a hash of an API key).
-
-    Asking again for the same key with a different limit or period is a programming
-    error: two clients would each believe they own the whole budget.
-    """
-    with _budgets_lock:
-        budget = _budgets.get(key)
-        if budget is None:
-            budget = _budgets[key] = RateBudget(limit, period)
-        elif (budget.limit, budget.period) != (limit, period):
-            raise ValueError(
-                f"rate budget {key!r} already exists as {budget.limit}/{budget.period}s, "
-                f"not {limit}/{period}s"
-            )
-        return budget
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter; `Retry-After` longer than `max_retry_after` gives up.
-
-    The n-th retry waits a uniform random time in [0, min(cap, base * 2**(n-1))].
-    """
-
-    base: float = 0.5
-    cap: float = 30.0
-    max_retry_after: float = 60.0
-    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
-
-    def delay(self, retry_number: int) -> float:
-        ceiling = min(self.cap, self.base * 2 ** min(retry_number - 1, 62))
-        return self.rng.uniform(0.0, ceiling)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait per `Retry-After` (delta-seconds or HTTP date); None if absent or bad."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
 def error_message(response: httpx.Response) -> str:
     """The human message of an error response (TagMango `message`, Zoho `error`...)."""
     try:
@@ -180,16 +128,6 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class _Transient(Exception):
-    """A failure worth retrying; carries what the final error should report."""
-
-    def __init__(self, description: str, status: int | None, retry_after: float | None = None):
-        super().__init__(description)
-        self.description = description
-        self.status = status
-        self.retry_after = retry_after
-
-
 class UpstreamHTTP:
     """An httpx client with the retry, timeout, budget and error policy of calbridge."""
 
@@ -197,17 +135,17 @@ class UpstreamHTTP:
         self,
         source_name: str,
         *,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        max_attempts: int = 5,
+        max_attempts: int | None = None,
         backoff: Backoff | None = None,
         sleep: Sleep = time.sleep,
         transport: httpx.BaseTransport | None = None,
         auth_error_message: str = "the credentials were rejected",
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1 (or None: bounded by time only)")
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be at least 1")
         self.source_name = source_name
@@ -244,24 +182,31 @@ class UpstreamHTTP:
         `max_body_bytes` (default: the client's) is refused with an UpstreamProtocolError.
         """
         limit = self.max_body_bytes if max_body_bytes is None else max_body_bytes
-        attempts = self.max_attempts if retry else 1
+        plan = RetryPlan(self.backoff, self.max_attempts if retry else 1)
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type(_Transient),
+            stop=plan.stop,
+            wait=plan.wait,
+            retry=tenacity.retry_if_exception_type(Transient),
             sleep=self._sleep,
-            before_sleep=self._log_retry,
+            before_sleep=self._log_retry(plan),
             reraise=True,
         )
         try:
             return retrying(
-                self._attempt, method, url, headers, params, data, auth_error_message, limit
+                plan.timed(self._attempt),
+                method,
+                url,
+                headers,
+                params,
+                data,
+                auth_error_message,
+                limit,
             )
-        except _Transient as exc:
+        except Transient as exc:
             raise UpstreamUnavailable(
                 self.source_name,
-                f"{_where(url)} still failing after {attempts} "
-                f"attempt{'s' if attempts > 1 else ''}; "
+                f"{_where(url)} still failing after {plan.attempts} "
+                f"attempt{'s' if plan.attempts > 1 else ''} in {plan.elapsed:.1f} s; "
                 f"last error: {exc.description}",
                 status=exc.status,
             ) from exc
@@ -323,9 +268,9 @@ class UpstreamHTTP:
                 limit = max_body_bytes if ok else MAX_ERROR_BODY_BYTES
                 body, overflow = _read_capped(streamed, limit)
         except httpx.TimeoutException as exc:
-            raise _Transient(f"timed out ({type(exc).__name__})", None) from exc
+            raise Transient(f"timed out ({type(exc).__name__})", None) from exc
         except httpx.TransportError as exc:
-            raise _Transient(f"connection failed ({type(exc).__name__}: {exc})", None) from exc
+            raise Transient(f"connection failed ({type(exc).__name__}: {exc})", None) from exc
 
         status = streamed.status_code
         if ok and overflow:
@@ -356,7 +301,7 @@ class UpstreamHTTP:
                     " s calbridge waits",
                     status=status,
                 )
-            raise _Transient(f"HTTP {status} ({message})", status, retry_after)
+            raise Transient(f"HTTP {status} ({message})", status, retry_after)
         if status == 401:
             reason = auth_error_message or self.auth_error_message
             raise UpstreamAuthError(
@@ -375,25 +320,20 @@ class UpstreamHTTP:
             status=status,
         )
 
-    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, _Transient) and exc.retry_after is not None:
-            return exc.retry_after
-        return self.backoff.delay(retry_state.attempt_number)
+    def _log_retry(self, plan: RetryPlan) -> Callable[[tenacity.RetryCallState], None]:
+        def log_retry(retry_state: tenacity.RetryCallState) -> None:
+            outcome = retry_state.outcome
+            exc = outcome.exception() if outcome is not None else None
+            log.warning(
+                "%s: %s; attempt %d failed after %.1f s, retrying in %.2f s",
+                self.source_name,
+                getattr(exc, "description", exc),
+                retry_state.attempt_number,
+                plan.elapsed - plan.next_wait,
+                plan.next_wait,
+            )
 
-    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        log.warning(
-            "%s: %s; attempt %d of %d, retrying in %.2f s",
-            self.source_name,
-            getattr(exc, "description", exc),
-            retry_state.attempt_number,
-            self.max_attempts,
-            wait,
-        )
+        return log_retry
 
 
 def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, str]:

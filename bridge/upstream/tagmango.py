@@ -23,15 +23,20 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.upstream.base import FetchResult, SourceClient
+from bridge.upstream.budget import budget_for
 from bridge.upstream.errors import UpstreamProtocolError, UpstreamUnavailable
-from bridge.upstream.http import UpstreamHTTP, budget_for
+from bridge.upstream.http import UpstreamHTTP
 from feeds.model import Session
 from feeds.tagmango import MalformedResponse, ParsedPage, parse_page
 
 VIDEO_CALLS_PATH = "/api/v1/external/workshops/video-calls"
 log = logging.getLogger(__name__)
 
-RATE_LIMIT = (120, 10.0)  # requests per seconds, per API key [DOC TM-rate]
+UPSTREAM_RATE_LIMIT = (120, 10.0)  # requests per seconds, per API key [DOC TM-rate]
+# What calbridge allows itself: 10 % under TagMango's limit, shared by every process using the
+# key (bridge.upstream.budget), leaving room for clock skew between hosts and for requests
+# still in flight when their window closes.
+RATE_LIMIT = (108, 10.0)
 MAX_REREADS = 3  # a list that keeps changing while it is read ends in UpstreamUnavailable
 
 

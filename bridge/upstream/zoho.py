@@ -10,8 +10,9 @@ token per 10 minutes and blocks the refresh token after that, so a token is prec
 * a token is reused until 5 minutes before it expires, and written to a `TokenStore` so a
   restarted service reuses it instead of spending a new one;
 * after a 401 the token is renewed only if the rejected token is still the cached one, so
-  concurrent 401s cause one renewal; a local budget of 10 grants per 10 minutes refuses to
-  go further before Zoho would.
+  concurrent 401s cause one renewal; a grant budget of 9 per 10 minutes per refresh token,
+  shared by every calbridge process (`bridge.upstream.budget`), refuses to go further before
+  Zoho would (one grant below Zoho's 10 leaves room for another program or a lost answer).
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bridge.upstream.budget import SharedBudget, budget_for
 from bridge.upstream.errors import (
     UpstreamAuthError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamRequestError,
 )
-from bridge.upstream.http import MAX_TOKEN_BODY_BYTES, RateBudget, UpstreamHTTP
+from bridge.upstream.http import MAX_TOKEN_BODY_BYTES, UpstreamHTTP
 
 REFRESH_MARGIN = timedelta(minutes=5)
 DEFAULT_LIFETIME = timedelta(hours=1)
-GRANTS_PER_WINDOW = 10
+ZOHO_GRANTS_PER_WINDOW = 10  # access tokens per refresh token per 10 minutes (Zoho's limit)
+GRANTS_PER_WINDOW = ZOHO_GRANTS_PER_WINDOW - 1  # calbridge's own limit: one below Zoho's
 GRANT_WINDOW_SECONDS = 600.0
 
 Now = Callable[[], datetime]
@@ -100,6 +103,12 @@ class ZohoCredentials:
     accounts_url: str = "https://accounts.zoho.com"
 
     @property
+    def budget_key(self) -> str:
+        """The grant budget's name: identifies the refresh token without containing it."""
+        identity = f"{self.accounts_url.rstrip('/')}|{self.client_id}|{self.refresh_token}"
+        return "zoho-grants:" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+    @property
     def store_key(self) -> str:
         """The TokenStore key: identifies the refresh token without containing it."""
         digest = hashlib.sha256(self.refresh_token.encode()).hexdigest()[:24]
@@ -108,14 +117,12 @@ class ZohoCredentials:
 
 @dataclass
 class _Slot:
-    """The process-wide state of one refresh token."""
+    """The process-wide state of one refresh token; `grants` is shared by every process."""
 
+    grants: SharedBudget
     lock: threading.Lock = field(default_factory=threading.Lock)
     token: str | None = None
     expires_at: datetime | None = None
-    grants: RateBudget = field(
-        default_factory=lambda: RateBudget(GRANTS_PER_WINDOW, GRANT_WINDOW_SECONDS)
-    )
 
 
 _slots: dict[tuple[str, str, str], _Slot] = {}
@@ -125,13 +132,23 @@ _slots_lock = threading.Lock()
 def _slot_for(credentials: ZohoCredentials) -> _Slot:
     key = (credentials.accounts_url.rstrip("/"), credentials.client_id, credentials.refresh_token)
     with _slots_lock:
-        return _slots.setdefault(key, _Slot())
+        slot = _slots.get(key)
+        if slot is None:
+            grants = budget_for(credentials.budget_key, GRANTS_PER_WINDOW, GRANT_WINDOW_SECONDS)
+            slot = _slots[key] = _Slot(grants)
+        return slot
 
 
 def forget_cached_tokens() -> None:
-    """Drop every in-memory token, as a restart would (TokenStores keep theirs)."""
+    """Drop every in-memory token and grant count, as a restart would.
+
+    TokenStores keep their tokens, and a shared grant budget (`configure_budgets`) its grants.
+    """
     with _slots_lock:
+        slots = list(_slots.values())
         _slots.clear()
+    for slot in slots:
+        slot.grants.reset_local()
 
 
 class ZohoTokenManager:
@@ -188,7 +205,8 @@ class ZohoTokenManager:
             raise UpstreamAuthError(
                 self.source_name,
                 f"calbridge already obtained {GRANTS_PER_WINDOW} Zoho access tokens with this "
-                f"refresh token in the last 10 minutes, Zoho's limit; the tokens keep being "
+                f"refresh token in the last 10 minutes (Zoho allows {ZOHO_GRANTS_PER_WINDOW}, "
+                "calbridge keeps one in reserve); the tokens keep being "
                 f"rejected, so check the OAuth scope (TrainerCentral.talkapi.READ) and the org "
                 f"id. Next attempt possible in {wait:.0f} s",
             )
