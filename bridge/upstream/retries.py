@@ -1,9 +1,11 @@
 """When an upstream request is retried: backoff, `Retry-After`, and the time bounds.
 
-A request failing with 429, 5xx, a timeout or a connection error is retried until
-`Backoff.retry_for` seconds (20) have been spent waiting between attempts. That outlasts an
-upstream's rate window (TagMango's is 10 s), so a 429 storm passes instead of every worker
-giving up inside it and failing again on restart. No retry starts more than
+A request answered 429 is retried until `Backoff.retry_for` seconds (20) have been spent
+waiting between attempts. That outlasts an upstream's rate window (TagMango's is 10 s), so a
+429 storm passes instead of every worker giving up inside it and failing again on restart.
+Other transient failures (5xx, a timeout, a connection error) are retried for
+`Backoff.retry_errors_for` seconds (5) of waiting: an outage is recorded (and feeds marked
+stale) within seconds, and the scheduler reads again after its backoff. No retry starts more than
 `Backoff.give_up_after` seconds (60) after the first attempt, so each fetch stays bounded.
 `RetryPlan` applies this to one request through tenacity's `stop` and `wait` hooks; the
 waits it asks for go through the caller's `sleep`, so tests check them without waiting.
@@ -48,6 +50,7 @@ class Backoff:
     cap: float = 30.0
     max_retry_after: float = 60.0
     retry_for: float = 20.0
+    retry_errors_for: float = 5.0
     give_up_after: float = 60.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
@@ -122,6 +125,11 @@ class RetryPlan:
             return True
         if self.waited >= self.backoff.retry_for:
             return True  # retried for long enough: an upstream window has passed meanwhile
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None else None
+        throttled = isinstance(failure, Transient) and failure.status == 429
+        if not throttled and self.waited >= self.backoff.retry_errors_for:
+            return True
         wait, fits = self._plan(retry_state)
         if not fits:
             return True
