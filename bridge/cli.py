@@ -332,8 +332,10 @@ def serve_command(host: str, port: int, workers: int, threads: int, no_worker: b
     """Serve feeds, pages, join links and the admin API (production, gunicorn).
 
     Each web process also runs the background refresh jobs, unless --no-worker is given."""
+    from bridge.logs import configure_service_logging
     from bridge.serve import serve
 
+    configure_service_logging()
     app = _create_app()
     serve(app, host, port, workers=workers, threads=threads, run_jobs=not no_worker)
 
@@ -350,11 +352,9 @@ def worker_command(threads: int) -> None:
     """Run the background refresh jobs only (no web), until SIGINT or SIGTERM.
 
     Every worker and web process shares the queue named by CALBRIDGE_QUEUE_URL."""
-    import logging
+    from bridge.logs import configure_service_logging
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_service_logging()
     app_services = load_services()
     app_services.jobs.threads = threads
     click.echo(f"calbridge worker: {threads} threads on {app_services.queue.describe()}")

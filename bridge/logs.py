@@ -77,3 +77,18 @@ class RedactingGunicornLogger(GunicornLogger):  # type: ignore[misc]
         return {
             key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()
         }
+
+
+def configure_service_logging() -> None:
+    """Log the service's own messages (refresh failures, jobs) to stderr, redacted, for
+    `calbridge serve` and `calbridge worker`; huey's per-job lines are left out."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

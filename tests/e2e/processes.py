@@ -45,6 +45,7 @@ class BridgeEnv:
         env.update(
             CALBRIDGE_SECRET_KEY="e2e-secret-key-0123456789abcdef",
             CALBRIDGE_DATABASE_URL=f"sqlite:///{self.directory / 'calbridge.db'}",
+            CALBRIDGE_INSTANCE_PATH=str(self.directory),
             CALBRIDGE_PUBLIC_URL=self.public_url,
             CALBRIDGE_CACHE_TTL=str(self.cache_ttl),
             CALBRIDGE_ADMIN_TOKEN=ADMIN_TOKEN,

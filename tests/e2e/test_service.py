@@ -307,7 +307,7 @@ def test_concurrent_cold_requests_cause_one_refresh_per_source(
     simulators.tagmango.clear_log()
     with ThreadPoolExecutor(50) as pool:
         answers = list(pool.map(lambda _: get(feed["ics_url"]), range(50)))
-    assert {answer.status_code for answer in answers} == {200}
+    assert {answer.status_code for answer in answers} == {200}, server.log_path.read_text()[-6000:]
     assert len({answer.content for answer in answers}) == 1
     first_pages = [r for r in simulators.tagmango.requests if r.args.get("page") == "1"]
     talk_walks = [r for r in simulators.trainercentral.requests if r.params.get("si") == "0"]
