@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
+
+from bridge.upstream import budget
+from bridge.upstream.budget import configure_budgets, remove_budget_listener
 
 _ALLOWED_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _real_connect = socket.socket.connect
@@ -39,3 +43,14 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any connection that is not to the loopback interface."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def budgets_back_in_memory() -> Iterator[None]:
+    """Each app a test builds points this process's rate budgets at its own instance folder
+    (bridge.upstream.budget is per process, as an installation is): put them back in memory
+    afterwards, so no test spends another test's budget."""
+    yield
+    configure_budgets(None)
+    for listener in list(budget._listeners):
+        remove_budget_listener(listener)
