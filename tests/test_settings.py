@@ -147,3 +147,15 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     result = settings(tmp_path)
     with pytest.raises(AttributeError):
         result.cache_ttl = 5  # type: ignore[misc]
+
+
+def test_the_job_queue_defaults_to_a_file_in_the_instance_folder(tmp_path: Path) -> None:
+    assert settings(tmp_path).queue_location == f"sqlite:///{tmp_path.as_posix()}/queue.db"
+    for url in ("redis://cache:6379/0", "postgresql://u@db/jobs", "sqlite:////var/q.db"):
+        assert settings(tmp_path, CALBRIDGE_QUEUE_URL=f" {url} ").queue_location == url
+
+
+@pytest.mark.parametrize("value", ["amqp://rabbit/", "queue.db", "http://redis:6379"])
+def test_an_unknown_queue_url_is_refused_with_the_choices(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="CALBRIDGE_QUEUE_URL must be a sqlite:///path"):
+        settings(tmp_path, CALBRIDGE_QUEUE_URL=value)
