@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.upstream.base import SourceClient
+from bridge.upstream.tagmango import TagMangoClient, TagMangoConfig
+from bridge.upstream.trainercentral import TrainerCentralClient, TrainerCentralConfig
 from feeds.model import SourceKind
 
 
@@ -67,8 +69,6 @@ def build_client(
 ) -> SourceClient:
     """An upstream client for one partition of a stored source."""
     if kind == SourceKind.TAGMANGO:
-        from bridge.upstream.tagmango import TagMangoClient, TagMangoConfig
-
         source_mangoes = tuple(settings.get("mangoes") or ())
         config = TagMangoConfig(
             name=name,
@@ -81,8 +81,6 @@ def build_client(
         )
         return TagMangoClient(config)
     if kind == SourceKind.TRAINERCENTRAL:
-        from bridge.upstream.trainercentral import TrainerCentralClient, TrainerCentralConfig
-
         tc_config = TrainerCentralConfig(
             name=name,
             org_id=settings["org_id"],
