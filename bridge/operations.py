@@ -269,6 +269,34 @@ def size_warnings(app: Services, feed: Any) -> list[str]:
         return []
 
 
+def feed_changes(app: Services, feed_id: int, since: int = 0) -> dict[str, Any]:
+    """The feed's changes numbered after `since` (raises ChangesPruned when they are no longer
+    all known): what CalDAV sync and pushes read, and `GET /api/v1/feeds/<id>/changes`."""
+    feed = get_feed(app, feed_id)
+    page = app.store.changes_since(app.feeds.partitions(feed), since)
+    sources = {source.id: source for source in app.store.list_sources()}
+    return {
+        "feed_id": feed.id,
+        "since": page.since,
+        "latest": page.latest,
+        "more": page.more,
+        "changes": [
+            {
+                "number": change.number,
+                "kind": change.kind.value,
+                "source": sources[change.source_id].name,
+                "upstream_id": change.upstream_id,
+                "uid": f"{sources[change.source_id].kind.value}-{change.upstream_id}"
+                f"@{app.feeds.uid_domain}",
+                "start": _iso(change.start),
+                "end": _iso(change.end),
+                "changed_at": _iso(change.changed_at),
+            }
+            for change in page.changes
+        ],
+    }
+
+
 def rotate_feed(app: Services, feed_id: int) -> dict[str, Any]:
     feed = get_feed(app, feed_id)
     if feed.revoked_at is not None:

@@ -33,6 +33,8 @@ TABLES = {
     "shares",
     "archived_sessions",
     "fetch_states",
+    "changes",
+    "change_counter",
 }
 
 

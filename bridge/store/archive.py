@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from feeds.model import Session, Status
 
-from .rows import MergeResult, StoreError
+from .rows import ArchiveChange, ChangeKind, MergeResult, StoreError
 from .tables import ArchivedSessionTable
 
 SIGNIFICANT_FIELDS = ("start", "end", "title", "status", "meeting_url")
@@ -234,6 +234,10 @@ def merge_into_archive(
     mass_disappearance = holds_cancellations(len(upcoming), len(vanishing))
     maybe_unidentified = 0 < len(vanishing) <= unidentified
     counts = dict.fromkeys(("inserted", "changed", "vanished", "unchanged", "restored"), 0)
+    changes: list[ArchiveChange] = []
+
+    def log(row: ArchivedSessionTable, kind: ChangeKind) -> None:
+        changes.append(ArchiveChange(row.upstream_id, kind, row.start_at, row.end_at))
 
     for upstream_id, (content, digest) in listed.items():
         row = rows.get(upstream_id)
@@ -250,6 +254,7 @@ def merge_into_archive(
             _store_content(row, content, digest)
             db.add(row)
             counts["inserted"] += 1
+            log(row, ChangeKind.ADDED)
             continue
         reappeared = row.vanished_at is not None
         if row.content_hash == digest and not reappeared:
@@ -262,6 +267,7 @@ def merge_into_archive(
                 row.last_changed_at = now
             counts["restored" if reappeared else "changed"] += 1
             row.vanished_at = None
+            log(row, ChangeKind.CHANGED)
         row.last_seen_at = now
 
     held_until: list[datetime] = []
@@ -283,6 +289,7 @@ def merge_into_archive(
         row.vanished_at = missing_since
         _cancel(row, now)
         counts["vanished"] += 1
+        log(row, ChangeKind.CANCELLED)
     for upstream_id, row in in_window.items():
         if upstream_id in listed or row.vanished_at is not None:
             continue
@@ -293,6 +300,7 @@ def merge_into_archive(
         held=len(held_until),
         holds_started=holds_started,
         confirm_at=min(held_until, default=None),
+        changes=tuple(changes),
     )
 
 

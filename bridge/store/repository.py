@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 
 from feeds.model import Session
 
 from .archive import merge_into_archive, to_session
 from .base import aware_utc
+from .change_log import ChangeLogQueries, log_changes, prune_changes
 from .feed_queries import FeedQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .schedule_queries import ScheduleQueries
@@ -23,7 +24,7 @@ from .source_queries import SourceQueries
 from .tables import ArchivedSessionTable, SourceTable
 
 
-class Store(SourceQueries, FeedQueries, ScheduleQueries):
+class Store(SourceQueries, FeedQueries, ScheduleQueries, ChangeLogQueries):
     """Sources, feeds, share links, the session archive, upstream tokens and rendered feeds."""
 
     # -- session archive ---------------------------------------------------------------------
@@ -66,7 +67,7 @@ class Store(SourceQueries, FeedQueries, ScheduleQueries):
                         f"session {session.upstream_id} is from {session.source_kind.value}, "
                         f"but source {source_id} is a {kind} source"
                     )
-            return merge_into_archive(
+            merged = merge_into_archive(
                 db,
                 (source_id, partition_key),
                 sessions,
@@ -76,6 +77,8 @@ class Store(SourceQueries, FeedQueries, ScheduleQueries):
                 skipped_ids=skipped_ids,
                 unidentified=unidentified,
             )
+            log_changes(db, (source_id, partition_key), merged.changes, now)
+            return merged
 
     def archived_sessions(
         self, partitions: Iterable[PartitionLike], start: datetime, end: datetime
@@ -98,12 +101,11 @@ class Store(SourceQueries, FeedQueries, ScheduleQueries):
             return [to_session(row) for row in db.scalars(query)]
 
     def prune_archive(self, ended_before: datetime) -> int:
-        """Forget occurrences that ended before `ended_before`; returns how many."""
+        """Forget occurrences that ended before `ended_before`, and their changes (logging
+        their removal); returns how many."""
         ended_before = aware_utc(ended_before, "prune bound")
-        table = ArchivedSessionTable
         with self._write() as db:
-            result = db.execute(delete(table).where(table.end_at < ended_before))
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return prune_changes(db, ended_before, self._clock())
 
 
 def _in_partitions(partitions: Iterable[PartitionLike]) -> ColumnElement[bool]:

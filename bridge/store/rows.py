@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from bridge.signing import token_generation
@@ -174,6 +175,25 @@ class ShareRow:
         return None
 
 
+class ChangeKind(StrEnum):
+    """What happened to an occurrence, as the change log records it."""
+
+    ADDED = "added"
+    CHANGED = "changed"  # its content changed, or it was listed again after it vanished
+    CANCELLED = "cancelled"
+    REMOVED = "removed"  # pruned from the archive: it ended before every feed's history
+
+
+@dataclass(frozen=True)
+class ArchiveChange:
+    """One occurrence a merge (or a prune) changed."""
+
+    upstream_id: str
+    kind: ChangeKind
+    start: datetime
+    end: datetime
+
+
 @dataclass(frozen=True)
 class MergeResult:
     """What one merge did. Each listed session counts once in inserted, changed, restored or
@@ -194,6 +214,9 @@ class MergeResult:
     held: int = 0
     holds_started: int = 0
     confirm_at: datetime | None = None
+    # What the change log records, in the merge's transaction (not compared: the counts are
+    # the merge's outcome, these its detail).
+    changes: tuple[ArchiveChange, ...] = field(default=(), compare=False)
 
     @property
     def changed_anything(self) -> bool:

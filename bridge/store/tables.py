@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -206,3 +207,38 @@ class ArchivedSessionTable(Base):
     last_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     vanished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChangeTable(Base):
+    """The change log: what each merge changed in a partition, numbered in commit order.
+
+    `number` comes from `ChangeCounterTable` inside the merge's transaction (whose row lock
+    orders concurrent merges), so a reader that saw number N has seen every change up to N.
+    `kind` is added, changed, cancelled or removed (pruned from the archive). Rows are pruned
+    with the archive: with the occurrence they describe.
+    """
+
+    __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_partition_number", "source_id", "partition_key", "number"),)
+
+    number: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
+    )
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    partition_key: Mapped[str] = mapped_column(String(255))
+    upstream_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChangeCounterTable(Base):
+    """One row: the last change number given out, and the last one pruned (a reader asking for
+    the changes since an older number must read everything again)."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    pruned_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

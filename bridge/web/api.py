@@ -24,6 +24,7 @@ from bridge.operations import Conflict, NotFound, OperationError
 from bridge.services import services
 from bridge.store import NotFound as StoreNotFound
 from bridge.store import StoreError
+from bridge.store.change_log import ChangesPruned
 from bridge.upstream.errors import UpstreamError
 from bridge.web.feeds import file_name
 from bridge.web.openapi import API_PREFIX, MAX_ID, InvalidBody, document, validate_body
@@ -331,6 +332,19 @@ def export_feed(feed_id: int) -> Response:
     response = Response(body, content_type="text/calendar; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{file_name(feed.name)}"'
     return response
+
+
+@blueprint.get(f"/feeds/<{ID}:feed_id>/changes")
+def feed_changes(feed_id: int) -> Response:
+    raw = request.args.get("since", "0")
+    if not raw.isdigit() or int(raw) > MAX_ID:
+        raise ApiError(
+            400, "invalid_request", f"Query parameter 'since' must be a change number, got {raw!r}"
+        )
+    try:
+        return jsonify(operations.feed_changes(services(), feed_id, since=int(raw)))
+    except ChangesPruned as pruned:
+        raise ApiError(410, "changes_pruned", str(pruned)) from None
 
 
 @blueprint.post(f"/feeds/<{ID}:feed_id>/shares")

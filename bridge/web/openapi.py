@@ -172,6 +172,24 @@ SHARE_PROPERTIES = {
     "created_at": INSTANT,
 }
 
+CHANGE_PROPERTIES: dict[str, Any] = {
+    "number": {"type": "integer", "minimum": 1, "description": "Rises with every change"},
+    "kind": {"enum": ["added", "changed", "cancelled", "removed"]},
+    "source": SOURCE_NAME,
+    "upstream_id": _text(255, "The session's id upstream"),
+    "uid": {"type": "string", "description": "The occurrence's UID as a single event"},
+    "start": INSTANT,
+    "end": INSTANT,
+    "changed_at": INSTANT,
+}
+SINCE = {
+    "name": "since",
+    "in": "query",
+    "required": False,
+    "description": "List the changes numbered after this (0: all that are kept)",
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "TimeZone": {
         "type": "string",
@@ -293,6 +311,25 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {"feeds": {"type": "array", "items": {"$ref": _REF + "Feed"}}}, ["feeds"], "All feeds"
     ),
     "Share": _object(SHARE_PROPERTIES, list(SHARE_PROPERTIES), "A share link"),
+    "Change": _object(
+        CHANGE_PROPERTIES, list(CHANGE_PROPERTIES), "One occurrence an upstream read changed"
+    ),
+    "ChangeList": _object(
+        {
+            "feed_id": {"type": "integer", "minimum": 1},
+            "since": {"type": "integer", "minimum": 0},
+            "latest": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "The number to ask from next: the last change listed while "
+                "`more` is true, else the newest change of all feeds",
+            },
+            "more": {"type": "boolean", "description": "More changes follow: ask again"},
+            "changes": {"type": "array", "items": {"$ref": _REF + "Change"}},
+        },
+        ["feed_id", "since", "latest", "more", "changes"],
+        "The feed's changes after `since`, oldest first",
+    ),
     "ShareWithLinks": _object(
         {**SHARE_PROPERTIES, **LINK_PROPERTIES},
         [*SHARE_PROPERTIES, *LINK_PROPERTIES],
@@ -355,6 +392,7 @@ ERROR_DESCRIPTIONS = {
     "403": "The admin API is disabled (CALBRIDGE_ADMIN_TOKEN is not set)",
     "404": "No such feed, share link or source",
     "409": "Conflicts with the current state (duplicate name, revoked feed)",
+    "410": "The changes since that number were pruned: read the feed again, then ask from `latest`",
     "413": "The request body is too large",
     "415": "The request body is not application/json",
     "422": "Well-formed but refused by the operation (the message says why)",
@@ -504,6 +542,15 @@ PATHS: dict[str, dict[str, Any]] = {
             ),
             ["400", "404", "409", "502", "503"],
             parameters=[FEED_ID, EXPAND],
+        ),
+    },
+    "/feeds/{feed_id}/changes": {
+        "get": _operation(
+            "listFeedChanges",
+            "What upstream changed in the feed's sessions since a change number",
+            ("200", "The changes, oldest first (at most 1,000 a page)", _json("ChangeList")),
+            ["400", "404", "410"],
+            parameters=[FEED_ID, SINCE],
         ),
     },
     "/feeds/{feed_id}/shares": {
