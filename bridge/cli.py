@@ -159,6 +159,44 @@ def source_list(as_json: bool) -> None:
     )
 
 
+@source.command("show")
+@click.argument("name")
+@json_option
+def source_show(name: str, as_json: bool) -> None:
+    """Show one source (never its credentials), with its webhook URL if it has one."""
+    with reported_errors():
+        result = operations.show_source(load_services(), name)
+    emit(result, as_json)
+
+
+@source.command("webhooks")
+@click.argument("name")
+@click.option(
+    "--register",
+    is_flag=True,
+    help="Register the URL with TagMango for the webinar events (created, recurring, completed).",
+)
+@json_option
+def source_webhooks(name: str, register: bool, as_json: bool) -> None:
+    """Print a TagMango source's secret webhook URL; --register registers it with TagMango.
+
+    Without webhooks, changes upstream reach the feeds at the next refresh (CALBRIDGE_CACHE_TTL)."""
+    app = load_services()
+    with reported_errors():
+        if register:
+            result = operations.register_webhooks(app, name)
+        else:
+            result = operations.show_source(app, name)
+            if "webhook_url" not in result:
+                raise OperationError(f"source {name!r} is not a TagMango source: no webhooks")
+    if as_json:
+        emit(result, True)
+    elif register:
+        click.echo(f"registered {result['webhook_url']} for {', '.join(result['registered'])}")
+    else:
+        click.echo(result["webhook_url"])
+
+
 # -- feeds ---------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bridge import webhooks
 from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.jobs.requests import Priority
 from bridge.links import FeedLinks
@@ -147,16 +148,42 @@ def _add_source(
     if app.store.source_by_name(name) is not None:
         raise Conflict(f"a source named {name!r} already exists")
     source = app.store.add_source(name, kind.value, settings, credentials)
-    return source_info(source)
+    return source_info(app, source)
 
 
-def source_info(source: Any) -> dict[str, Any]:
-    """A source without its credentials."""
-    return {"id": source.id, "name": source.name, "kind": source.kind, **source.settings}
+def source_info(app: Services, source: Any) -> dict[str, Any]:
+    """A source without its credentials (a TagMango source with its webhook URL)."""
+    info = {"id": source.id, "name": source.name, "kind": source.kind, **source.settings}
+    url = webhooks.webhook_url(app, source)
+    if url is not None:
+        info["webhook_url"] = url
+    return info
+
+
+def get_source(app: Services, name: str) -> Any:
+    source = app.store.source_by_name(name)
+    if source is None:
+        raise NotFound(f"no source named {name!r} (see `calbridge source list`)")
+    return source
+
+
+def show_source(app: Services, name: str) -> dict[str, Any]:
+    return source_info(app, get_source(app, name))
+
+
+def register_webhooks(app: Services, name: str) -> dict[str, Any]:
+    """Register the TagMango source's webhook URL for the webinar events."""
+    source = get_source(app, name)
+    if source.kind != SourceKind.TAGMANGO:
+        raise OperationError(
+            f"source {name!r} is a {source.kind} source; only TagMango has webhooks"
+        )
+    events = webhooks.register(app, source)
+    return {**source_info(app, source), "registered": events}
 
 
 def list_sources(app: Services) -> list[dict[str, Any]]:
-    return [source_info(source) for source in app.store.list_sources()]
+    return [source_info(app, source) for source in app.store.list_sources()]
 
 
 # -- feeds ---------------------------------------------------------------------------------
@@ -177,12 +204,7 @@ def create_feed(
     name = _required(name, "--name")
     if not sources:
         raise OperationError("give at least one --source")
-    rows = []
-    for source_name in sources:
-        row = app.store.source_by_name(source_name)
-        if row is None:
-            raise NotFound(f"no source named {source_name!r} (see `calbridge source list`)")
-        rows.append(row)
+    rows = [get_source(app, source_name) for source_name in sources]
     filters = {"user": user or None, "mangoes": split_ids(mangoes)}
     for row in rows:
         try:

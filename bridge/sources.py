@@ -58,6 +58,25 @@ def partition_for(source_id: int, kind: str, filters: Mapping[str, Any]) -> Part
     return Partition(source_id, user, mangoes)
 
 
+def tagmango_config(
+    name: str,
+    settings: Mapping[str, Any],
+    credentials: Mapping[str, Any],
+    partition: Partition | None = None,
+) -> TagMangoConfig:
+    """A stored TagMango source's client configuration (narrowed to a partition, if given)."""
+    partition = partition or Partition(0)
+    return TagMangoConfig(
+        name=name,
+        token=credentials["token"],
+        whitelabel_host=settings["whitelabel_host"],
+        api_base=settings.get("api_base") or TagMangoConfig.api_base,
+        timezone=settings.get("timezone") or TagMangoConfig.timezone,
+        mangoes=partition.mangoes or tuple(settings.get("mangoes") or ()),
+        user=partition.user or settings.get("user") or None,
+    )
+
+
 def build_client(
     kind: str,
     name: str,
@@ -69,17 +88,7 @@ def build_client(
 ) -> SourceClient:
     """An upstream client for one partition of a stored source."""
     if kind == SourceKind.TAGMANGO:
-        source_mangoes = tuple(settings.get("mangoes") or ())
-        config = TagMangoConfig(
-            name=name,
-            token=credentials["token"],
-            whitelabel_host=settings["whitelabel_host"],
-            api_base=settings.get("api_base") or TagMangoConfig.api_base,
-            timezone=settings.get("timezone") or TagMangoConfig.timezone,
-            mangoes=partition.mangoes or source_mangoes,
-            user=partition.user or settings.get("user") or None,
-        )
-        return TagMangoClient(config)
+        return TagMangoClient(tagmango_config(name, settings, credentials, partition))
     if kind == SourceKind.TRAINERCENTRAL:
         tc_config = TrainerCentralConfig(
             name=name,

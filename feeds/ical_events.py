@@ -45,6 +45,7 @@ UNKNOWN_CHANGE_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 UNTITLED = "Untitled session"
 BUSY = "Busy"
 CANCELLED_PREFIX = "Cancelled: "
+RECORDING_LABEL = "Watch the recording"  # the replay line of a session that has ended
 _LINK_REMOVED = "[link removed]"
 _LINK_PLACEHOLDER = "\x00link"  # stands for the join link while comparing occurrences
 
@@ -256,6 +257,8 @@ def _fields(session: Session, ctx: RenderContext, link: str | None, *, cancelled
         parts.append(details)
     if product:
         parts.append(f"Product: {product}")
+    if session.recording_url and ctx.scope is Scope.FULL:
+        parts.append(f"{RECORDING_LABEL}: {session.recording_url}")
     if organizer_name:
         parts.append(f"Organizer: {organizer_name}")
     organizer = None

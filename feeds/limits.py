@@ -71,7 +71,8 @@ def cap_id(value: str) -> str:
     return f"{value[: MAX_ID_CHARS - _DIGEST_CHARS - 1]}~{digest}"
 
 
-def _url_problem(url: str) -> str | None:
+def url_problem(url: str) -> str | None:
+    """Why `url` is too long to publish (its length or its host name's), or None."""
     if len(url) > MAX_URL_CHARS:
         return f"{len(url):,} characters, over the {MAX_URL_CHARS:,} limit"
     try:
@@ -131,7 +132,7 @@ def cap_session(session: Session) -> tuple[Session, list[str]]:
     text("product_title", MAX_NAME_CHARS, "product title")
     text("platform", MAX_NAME_CHARS, "platform")
     text("timezone", MAX_NAME_CHARS, "time zone")
-    if session.meeting_url is not None and (problem := _url_problem(session.meeting_url)):
+    if session.meeting_url is not None and (problem := url_problem(session.meeting_url)):
         changes["meeting_url"] = None
         notes.append(f"meeting URL dropped ({problem})")
     email = session.organizer_email

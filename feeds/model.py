@@ -110,6 +110,8 @@ class Session:
     product_id: str | None = None
     product_title: str | None = None
     timezone: str | None = None
+    # The replay of a session that has ended (TagMango's webinar.completed.all webhook).
+    recording_url: str | None = None
     sequence: int = 0
     changed_at: datetime | None = None
 

@@ -189,7 +189,9 @@ def test_other_blueprints_keep_their_error_formats(shared: FlaskClient) -> None:
 def test_add_and_list_sources_without_secrets(client: FlaskClient) -> None:
     tm = post(client, "/sources", tagmango_body(mangoes=["m1", "m2"], timezone="Europe/Berlin"))
     assert tm.status_code == 201
-    assert tm.get_json() == {
+    created = tm.get_json()
+    assert created.pop("webhook_url").startswith("http://127.0.0.1:8000/hooks/tagmango/")
+    assert created == {
         "id": 1,
         "name": "tm",
         "kind": "tagmango",

@@ -105,6 +105,7 @@ def every_field_session() -> Session:
         product_id="p1",
         product_title="Course",
         timezone="Asia/Kolkata",
+        recording_url="https://academy.example.com/replay/9",
         sequence=4,
         changed_at=NOW,
     )

@@ -35,6 +35,9 @@ TABLES = {
     "fetch_states",
     "changes",
     "change_counter",
+    "webhook_secrets",
+    "webhook_deliveries",
+    "recordings",
 }
 
 

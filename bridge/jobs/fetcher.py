@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -19,7 +20,9 @@ from bridge.metrics import Metrics
 from bridge.settings import Settings
 from bridge.sources import Partition, build_client
 from bridge.store import FetchState, Store
+from bridge.store.webhook_queries import DELIVERY_MEMORY
 from bridge.upstream.errors import UpstreamError
+from feeds.model import Session
 
 from .locks import PartitionLocks
 from .schedule import (
@@ -127,11 +130,12 @@ class PartitionFetcher:
                 result = client.fetch(*window)
             finally:
                 client.close()
+            sessions = self._with_recordings(source.id, result.sessions)
             for warning in result.warnings:
                 log.warning("%s: %s", source.name, warning)
             merged = self.store.merge_sessions(
                 partition,
-                result.sessions,
+                sessions,
                 *window,
                 now=now,
                 skipped_ids=result.skipped_ids,
@@ -168,6 +172,16 @@ class PartitionFetcher:
         self.metrics.refresh_seconds.labels(name).observe(time.monotonic() - started)
         return Outcome.FETCHED
 
+    def _with_recordings(self, source_id: int, sessions: list[Session]) -> list[Session]:
+        """Add the replay links webhooks reported (the API does not list them)."""
+        found = self.store.recordings(source_id, [s.upstream_id for s in sessions])
+        if not found:
+            return sessions
+        return [
+            replace(s, recording_url=found[s.upstream_id]) if s.upstream_id in found else s
+            for s in sessions
+        ]
+
     def _failed(self, partition: Partition, name: str, error: str, started_at: datetime) -> Outcome:
         self.metrics.upstream_errors.labels(name).inc()
         now = self.clock()
@@ -188,3 +202,4 @@ class PartitionFetcher:
         self._next_prune = time.monotonic() + PRUNE_EVERY.total_seconds()
         longest = self.store.longest_history_days()
         self.store.prune_archive(now - timedelta(days=longest) - RECENT_PAST)
+        self.store.forget_deliveries(now - DELIVERY_MEMORY)

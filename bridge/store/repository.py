@@ -22,9 +22,10 @@ from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .schedule_queries import ScheduleQueries
 from .source_queries import SourceQueries
 from .tables import ArchivedSessionTable, SourceTable
+from .webhook_queries import WebhookQueries
 
 
-class Store(SourceQueries, FeedQueries, ScheduleQueries, ChangeLogQueries):
+class Store(SourceQueries, FeedQueries, ScheduleQueries, ChangeLogQueries, WebhookQueries):
     """Sources, feeds, share links, the session archive, upstream tokens and rendered feeds."""
 
     # -- session archive ---------------------------------------------------------------------

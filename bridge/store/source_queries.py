@@ -18,7 +18,7 @@ from .tables import SourceTable, UpstreamTokenTable
 MAX_ERROR_LENGTH = 2000
 
 
-def _source_row(row: SourceTable) -> SourceRow:
+def source_row(row: SourceTable) -> SourceRow:
     return SourceRow(
         id=row.id,
         name=row.name,
@@ -65,25 +65,25 @@ class SourceQueries(StoreBase):
                     raise StoreError(f"a source named {name} already exists")
                 db.add(row)
                 db.flush()
-                return _source_row(row)
+                return source_row(row)
         except IntegrityError:  # a concurrent add of the same name won the race
             raise StoreError(f"a source named {name} already exists") from None
 
     def list_sources(self) -> list[SourceRow]:
         with self._read() as db:
-            return [_source_row(row) for row in db.scalars(select(SourceTable).order_by("id"))]
+            return [source_row(row) for row in db.scalars(select(SourceTable).order_by("id"))]
 
     def source(self, source_id: int) -> SourceRow | None:
         if not storable_id(source_id):
             return None
         with self._read() as db:
             row = db.get(SourceTable, source_id)
-            return None if row is None else _source_row(row)
+            return None if row is None else source_row(row)
 
     def source_by_name(self, name: str) -> SourceRow | None:
         with self._read() as db:
             row = db.scalar(select(SourceTable).where(SourceTable.name == name))
-            return None if row is None else _source_row(row)
+            return None if row is None else source_row(row)
 
     def source_credentials(self, source: SourceRow | int) -> dict[str, Any]:
         """The decrypted credentials; `CredentialError` when the secret key cannot open them."""

@@ -242,3 +242,42 @@ class ChangeCounterTable(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_number: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     pruned_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class WebhookSecretTable(Base):
+    """A TagMango source's webhook secret: hashed for the lookup of each delivery, and sealed
+    (like credentials) so `source show` can print the URL again."""
+
+    __tablename__ = "webhook_secrets"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+
+
+class WebhookDeliveryTable(Base):
+    """Deliveries already handled (upstream may send one twice), kept for a day."""
+
+    __tablename__ = "webhook_deliveries"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RecordingTable(Base):
+    """The replay link of a session that has ended, as a webhook reported it; the refresh
+    job adds it to the session (`Session.recording_url`)."""
+
+    __tablename__ = "recordings"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    upstream_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -171,6 +171,7 @@ class UpstreamHTTP:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
+        json_body: Any = None,
         auth_error_message: str | None = None,
         retry: bool = True,
         max_body_bytes: int | None = None,
@@ -180,6 +181,7 @@ class UpstreamHTTP:
         `retry=False` is for requests that are not idempotent, such as an OAuth grant that
         may have issued a token although its answer was lost. A 2xx body over
         `max_body_bytes` (default: the client's) is refused with an UpstreamProtocolError.
+        `data` is sent as a form, `json_body` as JSON.
         """
         limit = self.max_body_bytes if max_body_bytes is None else max_body_bytes
         plan = RetryPlan(self.backoff, self.max_attempts if retry else 1)
@@ -199,6 +201,7 @@ class UpstreamHTTP:
                 headers,
                 params,
                 data,
+                json_body,
                 auth_error_message,
                 limit,
             )
@@ -255,6 +258,7 @@ class UpstreamHTTP:
         headers: Mapping[str, str] | None,
         params: Mapping[str, Any] | None,
         data: Mapping[str, Any] | None,
+        json_body: Any,
         auth_error_message: str | None,
         max_body_bytes: int,
     ) -> httpx.Response:
@@ -262,7 +266,7 @@ class UpstreamHTTP:
             self.budget.acquire(self._sleep)
         try:
             with self._client.stream(
-                method, url, headers=headers, params=params, data=data
+                method, url, headers=headers, params=params, data=data, json=json_body
             ) as streamed:
                 ok = 200 <= streamed.status_code < 300
                 limit = max_body_bytes if ok else MAX_ERROR_BODY_BYTES

@@ -250,6 +250,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "timezone": {"type": "string"},
             "mangoes": {"type": "array", "items": {"type": "string"}},
             "user": {"type": ["string", "null"]},
+            "webhook_url": {
+                "type": "string",
+                "description": "TagMango sources: the secret URL to register for webhooks",
+            },
             "org_id": {"type": "string"},
             "academy_url": {"type": "string"},
             "filter": {"type": "string"},

@@ -1,0 +1,44 @@
+"""Registering calbridge's webhook URL with TagMango (`POST /api/v1/integration/webhook/webhook`).
+
+TagMango signs nothing: the URL itself carries the secret, and a delivery is only a trigger to
+read the API again. Each webinar event is registered on its own, with `?event=<name>` on the
+URL, because a delivery's body does not say which event it is (upstream-apis notes, §1.8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlencode
+
+from bridge.upstream.budget import budget_for
+from bridge.upstream.http import UpstreamHTTP
+from bridge.upstream.tagmango import RATE_LIMIT, TagMangoConfig
+
+REGISTER_PATH = "/api/v1/integration/webhook/webhook"
+WEBINAR_EVENTS = ("webinar.created.single", "webinar.created.recurring", "webinar.completed.all")
+
+
+def event_url(hook_url: str, event: str) -> str:
+    """The URL registered for one event: the source's webhook URL naming the event."""
+    return f"{hook_url}?{urlencode({'event': event})}"
+
+
+def register_webhooks(config: TagMangoConfig, hook_url: str) -> list[str]:
+    """Register `hook_url` for every webinar event; returns the events registered. Raises
+    UpstreamError (an auth error names the API key) on the first refusal."""
+    key = "tagmango:" + hashlib.sha256(config.token.encode()).hexdigest()[:24]
+    url = config.api_base.rstrip("/") + REGISTER_PATH
+    headers = {"x-api-key": config.token, "Accept": "application/json"}
+    registered = []
+    with UpstreamHTTP(config.name, budget=budget_for(key, *RATE_LIMIT)) as http:
+        for event in WEBINAR_EVENTS:
+            http.send(
+                "POST",
+                url,
+                headers=headers,
+                json_body={"hookUrl": event_url(hook_url, event), "event": event},
+                auth_error_message="TagMango refused the API key while registering webhooks",
+                retry=False,  # registering twice would deliver everything twice
+            )
+            registered.append(event)
+    return registered

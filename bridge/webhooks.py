@@ -1,0 +1,109 @@
+"""TagMango webhooks: each source's secret URL, and what a delivery does.
+
+A delivery is a trigger, never the truth: it queues a forced refresh of every partition of its
+source (the claims of bridge.jobs.requests keep a flood to one running and one queued refresh
+per partition), and the API read that follows decides what the feeds show. The one fact taken
+from a payload is the replay link of `webinar.completed.all` (`webinarLink`), which the API does
+not list: it is kept per session and added to the session by the next refresh.
+
+Deliveries are de-duplicated (TagMango may send one twice) by a digest of the event and body,
+remembered for a day (bridge.store.webhook_queries.DELIVERY_MEMORY).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.jobs.requests import Priority
+from bridge.services import Services
+from bridge.sources import Partition, tagmango_config
+from bridge.store import SourceRow
+from bridge.upstream.tagmango_hooks import WEBINAR_EVENTS, register_webhooks
+from feeds.limits import MAX_ID_CHARS, url_problem
+from feeds.model import SourceKind, is_web_url
+
+HOOK_PATH = "/hooks/tagmango"
+COMPLETED = "webinar.completed.all"
+MAX_DELIVERY_BYTES = 1024 * 1024  # a payload lists one webinar's sessions: a few KB
+
+
+class BadDelivery(ValueError):
+    """A delivery that is not a JSON object (answered 400 with this message)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event: str | None  # None: the body did not say, and neither did the URL
+    recordings: dict[str, str] = field(default_factory=dict)  # upstream id → replay link
+
+    @property
+    def triggers_refresh(self) -> bool:
+        return self.event is None or self.event in WEBINAR_EVENTS
+
+
+def webhook_url(app: Services, source: SourceRow) -> str | None:
+    """The source's secret webhook URL (TagMango sources only)."""
+    if source.kind != SourceKind.TAGMANGO:
+        return None
+    return f"{app.settings.public_url}{HOOK_PATH}/{app.store.webhook_secret(source.id)}"
+
+
+def register(app: Services, source: SourceRow) -> list[str]:
+    """Register the source's webhook URL with TagMango for the webinar events."""
+    url = webhook_url(app, source)
+    if url is None:
+        raise ValueError(f"source {source.name!r} is not a TagMango source")
+    config = tagmango_config(source.name, source.settings, app.store.source_credentials(source))
+    return register_webhooks(config, url)
+
+
+def parse_delivery(body: bytes, event: str | None) -> Delivery:
+    """Read a delivery's body (`event` from the registered URL, when it named one)."""
+    try:
+        payload = json.loads(body)
+    except ValueError as error:
+        raise BadDelivery(f"the body is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise BadDelivery("the body must be a JSON object")
+    named = next(
+        (payload[k] for k in ("event", "eventType", "type") if isinstance(payload.get(k), str)),
+        None,
+    )
+    event = event or named
+    recordings = _recordings(payload) if event == COMPLETED else {}
+    return Delivery(event, recordings)
+
+
+def _recordings(payload: dict[str, Any]) -> dict[str, str]:
+    calls = payload.get("callList")
+    found: dict[str, str] = {}
+    for call in calls if isinstance(calls, list) else []:
+        if not isinstance(call, dict):
+            continue
+        upstream_id, link = call.get("webinarId"), call.get("webinarLink")
+        if not (isinstance(upstream_id, str) and 0 < len(upstream_id) <= MAX_ID_CHARS):
+            continue
+        if isinstance(link, str) and is_web_url(link.strip()) and not url_problem(link.strip()):
+            found[upstream_id] = link.strip()
+    return found
+
+
+def handle_delivery(app: Services, source: SourceRow, body: bytes, event: str | None) -> str:
+    """Act on one delivery: "duplicate", "ignored" (an event that changes no session) or
+    "queued" (refreshes of the source's partitions asked for). Raises BadDelivery."""
+    delivery = parse_delivery(body, event)
+    digest = hashlib.sha256(f"{delivery.event}\n".encode() + body).hexdigest()
+    now = app.clock()
+    if not app.store.record_delivery(source.id, digest, now):
+        return "duplicate"
+    if delivery.recordings:
+        app.store.save_recordings(source.id, delivery.recordings, now)
+    if not delivery.triggers_refresh:
+        return "ignored"
+    for source_id, key in app.store.source_partitions(source.id):
+        partition = Partition.from_key(source_id, key)
+        app.refreshes.request(partition, priority=Priority.FORCED, force=True)
+    return "queued"
