@@ -15,9 +15,9 @@ from bridge.webhooks import HOOK_PATH, MAX_DELIVERY_BYTES, BadDelivery, handle_d
 blueprint = Blueprint("hooks", __name__)
 
 
-def _answer(status: int, **fields: object) -> Response:
+def _answer(code: int, **fields: object) -> Response:
     response = jsonify(fields)
-    response.status_code = status
+    response.status_code = code
     return response
 
 

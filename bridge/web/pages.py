@@ -29,9 +29,11 @@ from bridge.web.subscribe import (
     SCOPE_LABELS,
     ClientLinks,
     Freshness,
+    Recording,
     day,
     event_download_url,
     qr_svg,
+    recordings,
     share_lines,
     upcoming,
 )
@@ -191,6 +193,7 @@ def render_subscribe(
     freshness = None
     unavailable = None
     occurrences = []
+    replays: list[Recording] = []
     size_warnings: tuple[str, ...] = ()
     try:
         rendered = app.feeds.render(view)
@@ -209,6 +212,7 @@ def render_subscribe(
             join_url=options.join_url,
             event_url=lambda uid: event_download_url(public, token, uid),
         )
+        replays = recordings(sessions, now=now, scope=view.scope, zone=feed.timezone)
     owner = is_owner(view)
     page = render_template(
         "subscribe.html",
@@ -223,6 +227,7 @@ def render_subscribe(
         unavailable=unavailable,
         size_warnings=size_warnings if owner else (),
         occurrences=occurrences,
+        recordings=replays,
         shares=share_lines(app.store.list_shares(feed.id), now, feed.timezone) if owner else [],
         share_form=share_form or (ShareForm(formdata=None) if owner else None),
         revoke_form=RevokeForm(formdata=None) if owner else None,

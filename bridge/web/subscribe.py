@@ -155,6 +155,37 @@ def upcoming(
     ]
 
 
+@dataclass(frozen=True)
+class Recording:
+    """A past session with its replay link, as the page lists it."""
+
+    title: str
+    start: datetime
+    when: str
+    url: str
+
+
+def recordings(
+    sessions: Iterable[Session], *, now: datetime, scope: Scope, zone: str, limit: int = 10
+) -> list[Recording]:
+    """The latest `limit` ended sessions that have a replay link, newest first (full scope
+    only: a share link shows no links)."""
+    if scope is not Scope.FULL:
+        return []
+    ended = [s for s in sessions if s.recording_url and s.end <= now and not s.cancelled]
+    ended.sort(key=lambda s: s.start, reverse=True)
+    tz = ZoneInfo(zone)
+    return [
+        Recording(
+            title=display_title(session, scope),
+            start=session.start,
+            when=time_range(session.start, session.end, tz, now),
+            url=session.recording_url or "",
+        )
+        for session in ended[:limit]
+    ]
+
+
 # -- freshness -----------------------------------------------------------------------------
 
 
