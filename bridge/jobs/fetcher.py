@@ -9,6 +9,7 @@ failing upstream leaves the archive as it was: feeds keep serving the last good 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ class Outcome(Enum):
     FRESH = "fresh"  # a read within the TTL made this one redundant
     BUSY = "busy"  # another process is refreshing the partition
     RETRY = "retry"  # busy, but a forced refresh is waiting: run again once the other ends
+    BROKEN = "broken"  # the job itself failed (say, the database refused a connection)
 
 
 class PartitionFetcher:
@@ -75,7 +77,15 @@ class PartitionFetcher:
     def refresh(self, partition: Partition) -> Outcome:
         """Refresh the partition unless it is being refreshed elsewhere or was just read."""
         started = time.monotonic()
-        outcome = self._refresh(partition)
+        try:
+            outcome = self._refresh(partition)
+        except Exception:
+            # Upstream failures are recorded by _fetch; this is the job's own machinery. Give
+            # up the claim, or no refresh of the partition could be queued until it expires.
+            log.exception("refresh job of partition %s failed", partition)
+            with contextlib.suppress(Exception):
+                self.store.release_claim(partition)
+            outcome = Outcome.BROKEN
         self.metrics.job_seconds.labels(outcome.value).observe(time.monotonic() - started)
         return outcome
 

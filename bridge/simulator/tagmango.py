@@ -6,7 +6,8 @@ date in the `x-timezone-offset` local time, filters (`startDate`/`endDate` on `f
 `mangoes`, `user`). What the docs leave open is configurable: whether `total` counts calls
 or date groups, whether `limit`/`page` count calls or groups, a server-side cap on `limit`,
 and the response envelope. Python controls: latency, a queue of faults for the next
-requests, data changes, hooks after N requests, and a request log.
+requests, data changes, hooks after N requests, and a request log. Registered webhooks get
+deliveries when the data changes (`webhooks`, see bridge.simulator.tagmango_hooks).
 
 Upstream glitches (answers that look valid but are wrong), for the tests that calbridge
 never publishes cancellations because of them:
@@ -41,6 +42,7 @@ from bridge.simulator.tagmango_data import (
     SimCall,
     iso_ms,
 )
+from bridge.simulator.tagmango_hooks import REGISTER_PATH, TagMangoWebhooks
 from bridge.upstream.http import RateBudget
 
 __all__ = [
@@ -161,6 +163,7 @@ class TagMangoSimulator:
         self._log: list[LoggedRequest] = []
         self._served = 0
         self._lock = threading.RLock()
+        self.webhooks = TagMangoWebhooks()
 
     @classmethod
     def seeded(cls, now: datetime, **options: Any) -> TagMangoSimulator:
@@ -180,12 +183,20 @@ class TagMangoSimulator:
         with self._lock:
             self._calls[call.id] = call
             self._sorted = None
+        self.webhooks.call_changed(call)
 
     def update_call(self, call_id: str, **changes: Any) -> SimCall:
         with self._lock:
             updated = self._calls[call_id] = replace(self._calls[call_id], **changes)
             self._sorted = None
-            return updated
+        self.webhooks.call_changed(updated)
+        return updated
+
+    def complete_call(self, call_id: str, replay_url: str) -> None:
+        """The call's recording is ready: `webinar.completed.all` with its replay link."""
+        with self._lock:
+            call = self._calls[call_id]
+        self.webhooks.call_completed(call, replay_url)
 
     def remove_call(self, call_id: str) -> None:
         with self._lock:
@@ -249,6 +260,8 @@ class TagMangoSimulator:
         return response(environ, start_response)
 
     def _respond(self, request: Request) -> Response:
+        if request.path.rstrip("/") == REGISTER_PATH:
+            return self.webhooks.handle_registration(request, self.api_keys)
         if request.path.rstrip("/") != VIDEO_CALLS_PATH:
             return _json({"code": 404, "message": "Not found", "success": False}, 404)
         if request.method != "GET":

@@ -7,7 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from bridge.jobs.fetcher import Outcome
 from bridge.jobs.schedule import CRASH_RETRY, FAILURE_BACKOFF, IDLE_INTERVAL, POLLED_WITHIN
@@ -126,3 +128,20 @@ def test_job_durations_are_measured_by_outcome(tmp_path: Path) -> None:
     count = "calbridge_job_duration_seconds_count"
     assert registry.get_sample_value(count, {"outcome": "fetched"}) == 1
     assert registry.get_sample_value(count, {"outcome": "fresh"}) == 1
+
+
+def test_a_job_that_breaks_gives_its_claim_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = make_rig(tmp_path)
+    partition = registered(rig)
+    store, fetcher = rig.services.store, rig.services.fetcher
+    store.claim_refresh(partition, rig.clock.now, force=False)
+
+    def refused(*_args: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("too many clients already"))
+
+    monkeypatch.setattr(store, "start_refresh", refused)
+    assert fetcher.refresh(partition) is Outcome.BROKEN
+    assert "refresh job of partition" in caplog.text
+    assert store.fetch_state(partition).queued_at is None  # the next reader may queue again
