@@ -8,9 +8,12 @@ rounds inside a time window.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +28,7 @@ from psycopg.rows import dict_row
 from bridge.simulator.combined import Simulators, build_simulators
 from bridge.simulator.server import RunningServer, start_server
 from tests.e2e.conftest import add_sources
-from tests.e2e.processes import ADMIN_TOKEN, BridgeEnv
+from tests.e2e.processes import ADMIN_TOKEN, BridgeEnv, BridgeServer
 from tests.stores import POSTGRES_URL, fresh_database_url
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -152,12 +155,13 @@ def postgres_install(
     directory: Path, upstream: Upstream, *, ttl: int, queue_url: str | None = None
 ) -> Iterator[BridgeEnv]:
     """A calbridge installation on a fresh PostgreSQL database with both simulated sources
-    registered; `queue_url` None keeps the default queue (a SQLite file in the instance)."""
+    registered; `queue_url` None keeps the default queue (a SQLite file in the instance),
+    "database" puts it in the installation's database (PostgresHuey)."""
     directory.mkdir(parents=True, exist_ok=True)
     with fresh_database_url("postgresql", directory) as database_url:
         extra = {"CALBRIDGE_DATABASE_URL": database_url}
         if queue_url is not None:
-            extra["CALBRIDGE_QUEUE_URL"] = queue_url
+            extra["CALBRIDGE_QUEUE_URL"] = database_url if queue_url == "database" else queue_url
         env = BridgeEnv(directory, cache_ttl=ttl, extra=extra)
         add_sources(env, upstream.simulators, upstream.url)
         yield env
@@ -209,3 +213,77 @@ def fetch_states(env: BridgeEnv) -> list[dict[str, Any]]:
         "SELECT s.name, f.* FROM fetch_states f JOIN sources s ON s.id = f.source_id "
         "ORDER BY s.name, f.partition_key",
     )
+
+
+# -- subscribers ----------------------------------------------------------------------------
+
+POLL_EVERY = 0.2
+PROBE_SECONDS = 6.0
+STALE_PROBE_SECONDS = 3.0  # once the feed is answered stale, how long to go on probing
+# The failure is recorded (and the feed marked stale) once the retries give up: after 5 s of
+# waiting for 5xx answers, 20 s for 429s (longer than TagMango's rate window).
+STALE_WITHIN = 40.0
+
+
+def subscribe(feeds: list[list[str]], seconds: float) -> list[int]:
+    """Subscribers GET every feed every POLL_EVERY for `seconds`, through each web process in
+    turn (so every feed is polled as often whatever the number of web processes); returns
+    the statuses."""
+    statuses: list[int] = []
+    deadline = time.monotonic() + seconds
+    with ThreadPoolExecutor(len(feeds)) as pool:
+        for tick in itertools.count():
+            started = time.monotonic()
+            if started >= deadline:
+                break
+            urls = [urls[tick % len(urls)] for urls in feeds]
+            statuses += pool.map(lambda url: httpx.get(url, timeout=30).status_code, urls)
+            time.sleep(max(0.0, POLL_EVERY - (time.monotonic() - started)))
+    return statuses
+
+
+def refresh_rounds(arrivals: list[Arrival]) -> dict[str, list[float]]:
+    """When each partition's refreshes started (the arrivals of their first pages)."""
+    starts: dict[str, list[float]] = defaultdict(list)
+    for arrival in arrivals:
+        if arrival.starts_round:
+            starts[arrival.partition].append(arrival.at)
+    return dict(starts)
+
+
+def probe(
+    server: BridgeServer, feeds: dict[str, str], *, until_stale: bool
+) -> list[tuple[str, int, float, httpx.Response]]:
+    """GET both feeds, /healthz and /metrics again and again for PROBE_SECONDS (and, with
+    `until_stale`, until the troubled feed has been answered stale for STALE_PROBE_SECONDS)."""
+    targets = [
+        *((name, url, None) for name, url in feeds.items()),
+        ("/healthz", f"{server.url}/healthz", None),
+        ("/metrics", f"{server.url}/metrics", ADMIN),
+    ]
+    answers: list[tuple[str, int, float, httpx.Response]] = []
+    started = time.monotonic()
+    stale_since: float | None = None
+    while True:
+        now = time.monotonic()
+        if not until_stale and now - started >= PROBE_SECONDS:
+            return answers
+        if stale_since is not None and now - stale_since >= STALE_PROBE_SECONDS:
+            return answers
+        assert now - started < STALE_WITHIN, f"the feed was not marked stale in {STALE_WITHIN} s"
+        for name, url, headers in targets:
+            response, seconds = timed_get(url, headers)
+            answers.append((name, response.status_code, seconds, response))
+            if stale_since is None and "X-Calbridge-Stale" in response.headers:
+                stale_since = time.monotonic()
+        time.sleep(0.2)
+
+
+def service_errors(directory: Path) -> str:
+    """The tracebacks and errors the installation's processes logged (for failure messages)."""
+    lines: list[str] = []
+    for log in sorted(directory.glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if "Traceback" in line or "[ERROR]" in line or (lines and lines[-1].startswith(" ")):
+                lines.append(f"{log.name}: {line}")
+    return "\n".join(lines[-60:])

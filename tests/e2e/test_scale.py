@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bridge.jobs.schedule import CRASH_RETRY
-from bridge.simulator.tagmango import SimCall
+from bridge.simulator.tagmango import Fault, SimCall
 from tests.e2e.conftest import create_feed, feed_window
 from tests.e2e.processes import BridgeEnv, BridgeServer, BridgeWorker, free_port
 from tests.e2e.scale_support import (
@@ -32,8 +32,13 @@ from tests.e2e.scale_support import (
     fetch_states,
     needs_postgres,
     postgres_install,
+    probe,
     recorded_upstream,
     redis_queue,
+    refresh_rounds,
+    service_errors,
+    subscribe,
+    timed_get,
     via,
     wait_for_data,
     wait_until,
@@ -65,7 +70,6 @@ def scale_feeds(env: BridgeEnv) -> list[dict[str, Any]]:
 
 TTL = 2
 WINDOW = 12.0
-POLL_EVERY = 0.2
 
 
 @contextmanager
@@ -97,32 +101,6 @@ def deployment(
         yield upstream, [[via(feed["ics_url"], s.port) for s in servers] for feed in feeds]
 
 
-def subscribe(feeds: list[list[str]], seconds: float) -> list[int]:
-    """Subscribers GET every feed every POLL_EVERY for `seconds`, through each web process in
-    turn (so every feed is polled as often whatever the number of web processes); returns
-    the statuses."""
-    statuses: list[int] = []
-    deadline = time.monotonic() + seconds
-    with ThreadPoolExecutor(len(feeds)) as pool:
-        for tick in itertools.count():
-            started = time.monotonic()
-            if started >= deadline:
-                break
-            urls = [urls[tick % len(urls)] for urls in feeds]
-            statuses += pool.map(lambda url: httpx.get(url, timeout=30).status_code, urls)
-            time.sleep(max(0.0, POLL_EVERY - (time.monotonic() - started)))
-    return statuses
-
-
-def refresh_rounds(arrivals: list[Arrival]) -> dict[str, list[float]]:
-    """When each partition's refreshes started (the arrivals of their first pages)."""
-    starts: dict[str, list[float]] = defaultdict(list)
-    for arrival in arrivals:
-        if arrival.starts_round:
-            starts[arrival.partition].append(arrival.at)
-    return dict(starts)
-
-
 def requests_per_second(arrivals: list[Arrival]) -> tuple[float, dict[str, list[float]]]:
     """Upstream requests per second, summed over partitions, each measured between its first
     and its last refresh start in the window (see the test for why); and the rounds."""
@@ -152,8 +130,10 @@ def test_four_web_and_two_worker_processes_make_no_more_upstream_requests(tmp_pa
             started = time.monotonic()
             answers = list(pool.map(subscribe, [single_feeds, multi_feeds], [WINDOW, WINDOW]))
             ended = time.monotonic()
-    for statuses in answers:
-        assert set(statuses) == {200}, f"subscribers got {sorted(set(statuses))}"
+    for name, statuses in zip(("single", "multi"), answers, strict=True):
+        assert set(statuses) == {200}, (
+            f"{name}: subscribers got {sorted(set(statuses))}\n{service_errors(tmp_path / name)}"
+        )
 
     # Where a window cuts the refresh cycle decides whether one more round per partition falls
     # inside it (5 or 6 rounds of ~2.2 s in 12 s), so raw counts would differ by up to one
@@ -274,3 +254,127 @@ def change_upstream(upstream: Upstream) -> tuple[SimCall, tuple[datetime, dateti
     start = (now + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     tagmango.add_call(SimCall("crash-added", ADDED, start, start + timedelta(hours=1)))
     return renamed, (start, start + timedelta(hours=1), ADDED)
+
+
+# -- 3. subscribers are answered at once whatever upstream does ----------------------------
+
+
+def slow(upstream: Upstream) -> None:
+    upstream.simulators.tagmango.latency = 5.0  # per page
+
+
+def failing(upstream: Upstream) -> None:
+    upstream.simulators.tagmango.fail_next(*[Fault.error(503)] * 1000)
+
+
+def rate_limited(upstream: Upstream) -> None:
+    # Retry-After: 1 keeps the 429 retries (20 s of waiting) from drawing long backoffs.
+    upstream.simulators.tagmango.fail_next(*[Fault.too_many(retry_after="1")] * 1000)
+
+
+def hanging(upstream: Upstream) -> None:
+    # Longer than the client's read timeout (30 s): the refresh is stuck for the whole test.
+    upstream.simulators.tagmango.fail_next(*[Fault.hang(45)] * 10)
+
+
+@pytest.mark.parametrize(
+    ("trouble", "fails"),
+    [(slow, False), (failing, True), (rate_limited, True), (hanging, False)],
+    ids=["slow", "5xx", "429", "hanging"],
+)
+def test_feeds_answer_at_once_with_the_last_good_bytes_whatever_upstream_does(
+    tmp_path: Path, trouble: Callable[[Upstream], None], fails: bool
+) -> None:
+    with ExitStack() as stack:
+        upstream = stack.enter_context(recorded_upstream())
+        env = stack.enter_context(postgres_install(tmp_path, upstream, ttl=1))
+        feeds = {
+            "both sources": create_feed(env)["ics_url"],
+            "TrainerCentral only": env.cli_json(
+                "feed", "create", "--name", "Academy", "--source", "trainercentral-sim"
+            )["ics_url"],
+        }
+        server = BridgeServer(env)
+        stack.callback(server.kill)  # a graceful stop would wait for the stuck refresh
+        server.start()
+        good = {name: wait_for_data(url).content for name, url in feeds.items()}
+
+        trouble(upstream)  # TagMango only: TrainerCentral stays well
+        troubled = time.monotonic()
+        answers = probe(server, feeds, until_stale=fails)
+        arrivals = upstream.recorder.arrivals(troubled)
+
+    for name, status, seconds, response in answers:
+        assert status == 200, f"{name}: {status} {response.text[:200]}"
+        assert seconds < 1.0, f"{name} took {seconds:.2f} s while TagMango is troubled"
+        if name in good:
+            assert response.content == good[name], f"{name}: not the last good bytes"
+    tagmango = [a for a in arrivals if a.upstream == "tagmango"]
+    academy = [a for a in arrivals if a.upstream == "trainercentral" and a.starts_round]
+    assert tagmango, "no TagMango refresh was attempted while it was troubled"
+    assert len(academy) >= 2, f"TrainerCentral refreshes stopped: {len(academy)} rounds"
+    stale = {name for name, _, _, response in answers if "X-Calbridge-Stale" in response.headers}
+    assert stale == ({"both sources"} if fails else set()), f"stale answers: {stale}"
+
+
+# -- 4. `feed create` queues the first fetch ----------------------------------------------
+
+
+def test_feed_create_fetches_before_the_first_subscriber_asks(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        upstream = stack.enter_context(recorded_upstream())
+        env = stack.enter_context(postgres_install(tmp_path, upstream, ttl=600))
+        server = BridgeServer(env)
+        stack.callback(server.stop)
+        server.start()
+
+        feed = create_feed(env)
+        took = wait_until(
+            lambda: (
+                len(states := fetch_states(env)) == 2
+                and all(state["last_success_at"] for state in states)
+            ),
+            10,
+            "the first fetch of the new feed (without any subscriber)",
+        )
+        asked = time.monotonic()
+        response, seconds = timed_get(feed["ics_url"])
+        before = {a.upstream for a in upstream.recorder.arrivals(until=asked) if a.starts_round}
+        after = upstream.recorder.arrivals(since=asked)
+
+    assert before == {"tagmango", "trainercentral"}, f"fetched before the first GET: {before}"
+    assert not after, f"the first GET made upstream requests: {after}"
+    assert response.status_code == 200 and seconds < 1.0, (
+        f"the first subscriber got {response.status_code} after {seconds:.2f} s"
+    )
+    assert took < 5.0, f"the first fetch landed {took:.1f} s after `feed create`"
+
+
+# -- 5. every queue backend ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["redis", "postgresql"])
+def test_jobs_round_trip_through_the_queue_backend(tmp_path: Path, backend: str) -> None:
+    with ExitStack() as stack:
+        upstream = stack.enter_context(recorded_upstream())
+        queue_url = stack.enter_context(redis_queue(4)) if backend == "redis" else "database"
+        env = stack.enter_context(postgres_install(tmp_path, upstream, ttl=2, queue_url=queue_url))
+        server = BridgeServer(env)
+        stack.callback(server.stop)
+        server.start("--no-worker")  # no job threads: only the worker runs jobs
+        worker = BridgeWorker(env)
+        stack.callback(worker.stop)
+        worker.start()
+
+        url = create_feed(env)["ics_url"]  # the CLI queues the first fetch
+        wait_for_data(url)
+        first = time.monotonic()
+
+        # A TTL later a subscriber's GET finds stale data: the web process queues the refresh.
+        def refreshed() -> bool:
+            assert httpx.get(url, timeout=30).status_code == 200
+            return any(a.starts_round for a in upstream.recorder.arrivals(first))
+
+        wait_until(refreshed, 15, "a refresh queued by the web process")
+        banner = worker.log_path.read_text()
+    assert f"on {backend} queue at" in banner, banner
