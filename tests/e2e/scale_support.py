@@ -9,6 +9,7 @@ rounds inside a time window.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections import defaultdict
@@ -280,10 +281,12 @@ def probe(
 
 
 def service_errors(directory: Path) -> str:
-    """The tracebacks and errors the installation's processes logged (for failure messages)."""
-    lines: list[str] = []
+    """The errors the installation's processes logged, each once (for failure messages): the
+    [ERROR] lines and the exception lines that end their tracebacks."""
+    found: dict[str, None] = {}
     for log in sorted(directory.glob("*.log")):
         for line in log.read_text(errors="replace").splitlines():
-            if "Traceback" in line or "[ERROR]" in line or (lines and lines[-1].startswith(" ")):
-                lines.append(f"{log.name}: {line}")
-    return "\n".join(lines[-60:])
+            exception = re.match(r"^[\w.]+(Error|Exception)\b", line)
+            if "[ERROR]" in line or exception:
+                found.setdefault(f"{log.name}: {line}")
+    return "\n".join(list(found)[-30:])
