@@ -35,8 +35,12 @@ from tests.stores import POSTGRES_URL, fresh_database_url
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
+# Several calbridge processes each hold a few dozen PostgreSQL connections: the tests that
+# start them run one at a time (one xdist group), so the server's 100 connections suffice.
 needs_postgres = [
     pytest.mark.postgres,
+    pytest.mark.processes,
+    pytest.mark.xdist_group("postgresql-processes"),
     pytest.mark.skipif(
         not POSTGRES_URL, reason="CALBRIDGE_TEST_DATABASE_URL is not set (scale tests need it)"
     ),

@@ -24,6 +24,8 @@ def wait_for_data(url: str, seconds: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.xdist_group("postgresql-processes")
+@pytest.mark.processes
 @pytest.mark.postgres
 @pytest.mark.skipif(not POSTGRES_URL, reason="CALBRIDGE_TEST_DATABASE_URL is not set")
 def test_forked_workers_start_cleanly_on_postgresql(upstream, tmp_path: Path) -> None:
