@@ -8,9 +8,9 @@ its first byte. Phases alternate, healthy then outage, `slices` times each: duri
 every upstream request hangs (held 45 s, longer than calbridge's 30 s read timeout), so every
 refresh job blocks in the upstream; each outage slice starts once the TTL has passed and
 refreshes are hanging. Figure: TTFB p99 during the outage ÷ TTFB p99 while healthy (target
-≤ 1.5), with every answer a 200 (the last good data, marked stale).
+≤ 1.5), with every answer a 200 from the archive.
 
-    python -m bench.bench_outage [--feeds 4] [--seconds 20] [--rate 40] [--slices 2]
+    python -m bench.bench_outage [--feeds 4] [--seconds 20] [--rate 40] [--slices 4]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _merge(results: list[PollResult]) -> PollResult:
 
 
 def run(
-    *, feeds: int = 4, seconds: float = 20.0, rate: float = 40.0, slices: int = 2
+    *, feeds: int = 4, seconds: float = 20.0, rate: float = 40.0, slices: int = 4
 ) -> dict[str, Any]:
     """Measure TTFB p99 healthy and during a hanging upstream; see the module docstring."""
     api_key = f"bench-{secrets.token_hex(8)}"
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feeds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0, help="of load per phase")
     parser.add_argument("--rate", type=float, default=40.0, help="GETs per second")
-    parser.add_argument("--slices", type=int, default=2, help="healthy/outage alternations")
+    parser.add_argument("--slices", type=int, default=4, help="healthy/outage alternations")
     args = parser.parse_args(argv)
     result = run(feeds=args.feeds, seconds=args.seconds, rate=args.rate, slices=args.slices)
     print(json.dumps(result, indent=2))

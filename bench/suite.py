@@ -77,7 +77,7 @@ class Sizes:
     memory_sessions: int = 100_000
     outage_feeds: int = 4
     outage_seconds: float = 20.0
-    outage_slices: int = 2
+    outage_slices: int = 4
     instances_feeds: int = 6
     instances_seconds: float = 24.0
     partitions: int = 10_000
