@@ -44,6 +44,10 @@ def run_instances(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
     if "skipped" in result:
         return result, _skipped("instances", result, target)
     one, many = result["one"], result["many"]
+    gaps = {
+        key: "–" if run["shortest_gap_s"] is None else f"{run['shortest_gap_s']} s"
+        for key, run in (("one", one), ("many", many))
+    }
     return result, [
         Row(
             "instances",
@@ -54,8 +58,7 @@ def run_instances(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             target,
             status_of(result["ok"]),
             f"{result['feeds']} feeds, TTL {result['ttl_s']} s; shortest gap between two reads "
-            f"of a partition: {many['shortest_gap_s']} s ({many['processes']} processes), "
-            f"{one['shortest_gap_s']} s (1)",
+            f"of a partition: {gaps['many']} ({many['processes']} processes), {gaps['one']} (1)",
         )
     ]
 
