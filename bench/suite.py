@@ -13,6 +13,16 @@ Parts (each `run_<part>(sizes) -> (raw result, rows)`):
 - serve: the cached 1,000-event feed through gunicorn vs nginx serving its bytes, and
   conditional GETs (304) vs plain GETs (bench.bench_serve; needs `bash bench/setup.sh`).
 - memory: peak RSS of a fresh process rendering 100,000 sessions (bench.bench_memory).
+- outage: feed TTFB p99 while the upstream hangs vs while it is healthy (bench.bench_outage).
+- instances: upstream requests of 4 calbridge processes vs 1 (bench.bench_instances).
+- partitions: 10,000 partitions of one TagMango key refreshed vs 10,000 / 12 req/s, and the
+  429s (bench.bench_partitions; ~16 minutes at full size).
+- worker-memory: RSS of a web process after 10,000 distinct feeds vs after 100
+  (bench.bench_worker_memory).
+
+instances and partitions need PostgreSQL (CALBRIDGE_BENCH_DATABASE_URL or
+CALBRIDGE_TEST_DATABASE_URL) and use Redis for the queue when it is reachable; without
+PostgreSQL they are skipped.
 """
 
 from __future__ import annotations
@@ -31,8 +41,21 @@ from pathlib import Path
 from typing import Any
 
 from bench import bench_memory, bench_refresh, bench_render, bench_serve
+from bench.engine_rows import run_instances, run_outage, run_partitions, run_worker_memory
+from bench.rows import Row, status_of
 
-PARTS = ("render", "refresh", "serve", "memory")
+__all__ = ["Row", "Sizes", "run_suite"]
+
+PARTS = (
+    "render",
+    "refresh",
+    "serve",
+    "memory",
+    "outage",
+    "instances",
+    "partitions",
+    "worker-memory",
+)
 ALIASES = {"re-render": "render", "rerender": "render", "304": "serve"}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -52,6 +75,14 @@ class Sizes:
     serve_slices: int = bench_serve.SLICES
     serve_floor: bool = True
     memory_sessions: int = 100_000
+    outage_feeds: int = 4
+    outage_seconds: float = 20.0
+    outage_slices: int = 4
+    instances_feeds: int = 6
+    instances_seconds: float = 24.0
+    partitions: int = 10_000
+    worker_memory_feeds: int = 10_000
+    worker_memory_first: int = 100
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -67,24 +98,15 @@ class Sizes:
             serve_slices=1,
             serve_floor=False,
             memory_sessions=500,
+            outage_feeds=2,
+            outage_seconds=3.0,
+            outage_slices=1,
+            instances_feeds=2,
+            instances_seconds=5.0,
+            partitions=60,
+            worker_memory_feeds=100,
+            worker_memory_first=10,
         )
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the table."""
-
-    part: str
-    measured: str
-    reference: str
-    ratio: float | None
-    target: str
-    status: str  # "pass", "FAIL", "skipped" or "error"
-    note: str = ""
-
-
-def _status(ok: bool) -> str:
-    return "pass" if ok else "FAIL"
 
 
 def run_render(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
@@ -98,7 +120,7 @@ def run_render(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             f"naive icalendar: {result['naive_seconds']:.3f} s",
             full,
             f"≤ {bench_render.FULL_RENDER_TARGET}",
-            _status(full <= bench_render.FULL_RENDER_TARGET),
+            status_of(full <= bench_render.FULL_RENDER_TARGET),
         ),
         Row(
             "re-render",
@@ -106,7 +128,7 @@ def run_render(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             f"full render: {result['full_seconds']:.3f} s",
             rerender,
             f"≤ {bench_render.RERENDER_TARGET}",
-            _status(rerender <= bench_render.RERENDER_TARGET),
+            status_of(rerender <= bench_render.RERENDER_TARGET),
         ),
     ]
 
@@ -127,7 +149,7 @@ def run_refresh(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             f"lower bound, page 1 + ⌈{pages - 1}/{rounds}⌉ rounds: {result['lower_bound_s']:.3f} s",
             result["ratio"],
             f"≤ {bench_refresh.TARGET_RATIO}",
-            _status(result["ok"]),
+            status_of(result["ok"]),
         )
     ]
 
@@ -161,7 +183,7 @@ def run_serve(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             f"nginx, same bytes: {static['requests_per_second']:.0f} req/s",
             result["serve_ratio"],
             f"≥ {bench_serve.SERVE_TARGET}, 0 errors",
-            _status(result["serve_ok"]),
+            status_of(result["serve_ok"]),
             note,
         ),
         Row(
@@ -170,7 +192,7 @@ def run_serve(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             f"plain GETs: {plain['requests_per_second']:.0f} req/s",
             result["conditional_ratio"],
             f"≥ {bench_serve.CONDITIONAL_TARGET}×",
-            _status(result["conditional_ok"]),
+            status_of(result["conditional_ok"]),
         ),
     ]
 
@@ -184,7 +206,7 @@ def run_memory(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             "–",
             None,
             f"≤ {bench_memory.RSS_TARGET_MB:.0f} MB",
-            _status(result["ok"]),
+            status_of(result["ok"]),
         )
     ]
 
@@ -194,6 +216,10 @@ RUNNERS: dict[str, Callable[[Sizes], tuple[dict[str, Any], list[Row]]]] = {
     "refresh": run_refresh,
     "serve": run_serve,
     "memory": run_memory,
+    "outage": run_outage,
+    "instances": run_instances,
+    "partitions": run_partitions,
+    "worker-memory": run_worker_memory,
 }
 
 

@@ -56,7 +56,12 @@ __all__ = [
     "render_feed_icalendar",
 ]
 
-RENDER_CACHE_ENTRIES = 50_000  # rendered events (~1 KB each) and series plans kept
+# Rendered events (~1 KB of bytes, ~3 KB with their keys and plans) and series plans kept per
+# process: enough for the re-render of a 10,000-session feed, but no more, because feeds with
+# join links never share events (each owner's links differ), so a web process serving
+# thousands of distinct feeds keeps this cache full: at 50,000 entries that held ~135 MB more
+# than the 32 MiB render cache of bridge.rendering (bench worker-memory, docs/benchmarks.md).
+RENDER_CACHE_ENTRIES = 12_000
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from bench.loadtools import (
     parse_wrk,
     tree_cpu_seconds,
 )
+from bench.poller import PollResult
+from bench.processes import postgres_server_url, upstream
 from feeds.ical import clear_render_cache, render_feed, render_feed_icalendar
 
 WRK_OUTPUT = """\
@@ -239,3 +241,76 @@ def test_command_line_prints_the_table_and_writes_json(
 def test_setup_script_is_valid_bash() -> None:
     script = Path(suite.__file__).with_name("setup.sh")
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+
+
+# -- the refresh engine's rows (real `calbridge serve` and `calbridge worker` processes) ------
+
+needs_postgres = pytest.mark.skipif(
+    postgres_server_url() is None,
+    reason="CALBRIDGE_TEST_DATABASE_URL is not set (the row runs calbridge on PostgreSQL)",
+)
+
+
+def test_poller_times_answers_and_reads_percentiles() -> None:
+    result = PollResult(ttfb_ms=[float(n) for n in range(1, 101)])
+    assert result.percentile(0.99) == 99.0 and result.percentile(0.5) == 50.0
+    assert PollResult().percentile(0.99) is None
+    assert result.to_json()["requests"] == 100
+
+
+def test_upstream_records_arrivals_and_holds_requests_in_an_outage() -> None:
+    import httpx
+
+    with upstream([], "bench-key", hang_seconds=5) as api:
+        url = f"{api.url}/api/v1/external/workshops/video-calls?user=u1&page=1"
+        headers = {"Authorization": "Bearer bench-key", "x-whitelabel-host": "demo.tagmango.com"}
+        assert httpx.get(url, headers=headers).status_code == 200
+        api.start_outage()
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(url, headers=headers, timeout=0.3)
+        api.end_outage()
+    assert api.held == 1
+    assert next((a.status, a.user, a.page) for a in api.arrivals()) == (200, "u1", "1")
+
+
+def test_outage_part_compares_ttfb_with_a_hanging_upstream() -> None:
+    raw, rows = suite.run_outage(QUICK)
+    _keys(raw, "healthy", "outage", "ratio", "upstream_requests_held", "answers_ok")
+    assert raw["answers_ok"], raw  # every GET answered 200 from the archive, hanging or not
+    assert raw["upstream_requests_held"] > 0
+    assert rows[0].part == "outage" and rows[0].ratio == raw["ratio"]
+
+
+@needs_postgres
+def test_instances_part_counts_upstream_requests_of_one_and_four_processes() -> None:
+    raw, rows = suite.run_instances(QUICK)
+    _keys(raw, "one", "many", "ratio", "layout")
+    assert raw["many"]["processes"] == 4 and raw["one"]["processes"] == 1
+    assert raw["many"]["too_many_requests"] == 0
+    assert rows[0].part == "instances" and rows[0].ratio == raw["ratio"]
+
+
+@needs_postgres
+def test_partitions_part_refreshes_every_partition_without_429s() -> None:
+    raw, rows = suite.run_partitions(QUICK)
+    _keys(raw, "seconds", "reference_seconds", "ratio", "too_many_requests")
+    assert raw["partitions"] == QUICK.partitions
+    assert raw["upstream_requests"] >= QUICK.partitions and raw["too_many_requests"] == 0
+    assert rows[0].part == "partitions"
+
+
+def test_worker_memory_part_reads_the_web_process_rss() -> None:
+    raw, rows = suite.run_worker_memory(QUICK)
+    _keys(raw, "rss_first_mb", "rss_all_mb", "ratio", "answers_ok")
+    assert raw["answers_ok"] and raw["gets"] == QUICK.worker_memory_feeds
+    assert raw["rss_all_mb"] > 20 and rows[0].part == "worker-memory"
+
+
+def test_engine_parts_without_postgres_are_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("CALBRIDGE_BENCH_DATABASE_URL", "CALBRIDGE_TEST_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for run in (suite.run_instances, suite.run_partitions):
+        _raw, rows = run(QUICK)
+        assert rows[0].status == "skipped" and "PostgreSQL" in rows[0].note

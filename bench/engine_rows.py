@@ -1,0 +1,96 @@
+"""The refresh engine's rows of the suite: outage, instances, partitions, worker-memory.
+
+Each `run_<part>(sizes)` runs its bench module at the sizes given and returns (raw result,
+table rows), like the other parts in bench.suite.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bench import bench_instances, bench_outage, bench_partitions, bench_worker_memory
+from bench.rows import Row, status_of
+
+if TYPE_CHECKING:
+    from bench.suite import Sizes
+
+
+def _skipped(part: str, result: dict[str, Any], target: str) -> list[Row]:
+    return [Row(part, "–", "–", None, target, "skipped", result["skipped"])]
+
+
+def run_outage(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
+    result = bench_outage.run(
+        feeds=sizes.outage_feeds, seconds=sizes.outage_seconds, slices=sizes.outage_slices
+    )
+    healthy, outage = result["healthy"], result["outage"]
+    statuses = ", ".join(f"{n} × {code}" for code, n in outage["statuses"].items())
+    return result, [
+        Row(
+            "outage",
+            f"upstream hanging ({result['upstream_requests_held']} requests held): TTFB p99 "
+            f"{outage['ttfb_p99_ms']:.1f} ms, {statuses}",
+            f"upstream healthy: TTFB p99 {healthy['ttfb_p99_ms']:.1f} ms",
+            result["ratio"],
+            f"≤ {bench_outage.TARGET_RATIO}",
+            status_of(result["ok"]),
+        )
+    ]
+
+
+def run_instances(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
+    target = f"≤ {bench_instances.TARGET_RATIO}"
+    result = bench_instances.run(feeds=sizes.instances_feeds, seconds=sizes.instances_seconds)
+    if "skipped" in result:
+        return result, _skipped("instances", result, target)
+    one, many = result["one"], result["many"]
+    gaps = {
+        key: "–" if run["shortest_gap_s"] is None else f"{run['shortest_gap_s']} s"
+        for key, run in (("one", one), ("many", many))
+    }
+    return result, [
+        Row(
+            "instances",
+            f"{result['layout']}: {many['upstream_requests']} upstream requests in "
+            f"{result['seconds']:.0f} s",
+            f"1 × calbridge serve: {one['upstream_requests']}",
+            result["ratio"],
+            target,
+            status_of(result["ok"]),
+            f"{result['feeds']} feeds, TTL {result['ttl_s']} s; shortest gap between two reads "
+            f"of a partition: {gaps['many']} ({many['processes']} processes), {gaps['one']} (1)",
+        )
+    ]
+
+
+def run_partitions(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
+    target = f"≤ {bench_partitions.TARGET_RATIO}; 0 × 429"
+    result = bench_partitions.run(sizes.partitions)
+    if "skipped" in result:
+        return result, _skipped("partitions", result, target)
+    return result, [
+        Row(
+            "partitions",
+            f"{result['partitions']:,} partitions, one key: {result['seconds']:.1f} s, "
+            f"{result['too_many_requests']} × 429",
+            f"{result['partitions']:,} / 12 req/s: {result['reference_seconds']:.1f} s",
+            result["ratio"],
+            target,
+            status_of(result["ok"]),
+            f"{result['workers']}; busiest 10 s: {result['busiest_10s_window']} requests",
+        )
+    ]
+
+
+def run_worker_memory(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
+    result = bench_worker_memory.run(sizes.worker_memory_feeds, sizes.worker_memory_first)
+    return result, [
+        Row(
+            "worker-memory",
+            f"after {result['feeds']:,} distinct feeds: {result['rss_all_mb']:.0f} MB RSS",
+            f"after {result['first']:,}: {result['rss_first_mb']:.0f} MB",
+            result["ratio"],
+            f"≤ {bench_worker_memory.TARGET_RATIO}",
+            status_of(result["ok"]),
+        )
+    ]
