@@ -51,6 +51,9 @@ def serve(
         "accesslog": "-",
         "logger_class": "bridge.logs.RedactingGunicornLogger",
         "timeout": 120,
+        # gunicorn's control socket is one path per user: several `calbridge serve` on a host
+        # (web processes of one installation, or several installations) would fight over it.
+        "control_socket_disable": True,
     }
     if run_jobs:
         options["post_worker_init"] = lambda _worker: app_services.jobs.start()
