@@ -1,4 +1,5 @@
-"""The refresh engine's rows of the suite: outage, instances, partitions, worker-memory.
+"""The refresh engine's rows of the suite: outage, instances, partitions, worker-memory,
+webhook.
 
 Each `run_<part>(sizes)` runs its bench module at the sizes given and returns (raw result,
 table rows), like the other parts in bench.suite.
@@ -8,7 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bench import bench_instances, bench_outage, bench_partitions, bench_worker_memory
+from bench import (
+    bench_instances,
+    bench_outage,
+    bench_partitions,
+    bench_webhook,
+    bench_worker_memory,
+)
 from bench.rows import Row, status_of
 
 if TYPE_CHECKING:
@@ -91,6 +98,21 @@ def run_worker_memory(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             f"after {result['first']:,}: {result['rss_first_mb']:.0f} MB",
             result["ratio"],
             f"≤ {bench_worker_memory.TARGET_RATIO}",
+            status_of(result["ok"]),
+        )
+    ]
+
+
+def run_webhook(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
+    result = bench_webhook.run(rounds=sizes.webhook_rounds)
+    return result, [
+        Row(
+            "webhook",
+            f"webhook → feed changed, TTL 1 h: p99 {result['p99_s']:.2f} s over "
+            f"{result['rounds']} changes (median {result['median_s']:.2f} s)",
+            "without the webhook: the TTL, 3600 s",
+            None,
+            f"≤ {bench_webhook.TARGET_SECONDS:.0f} s",
             status_of(result["ok"]),
         )
     ]

@@ -41,7 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import bench_memory, bench_refresh, bench_render, bench_serve
-from bench.engine_rows import run_instances, run_outage, run_partitions, run_worker_memory
+from bench.engine_rows import (
+    run_instances,
+    run_outage,
+    run_partitions,
+    run_webhook,
+    run_worker_memory,
+)
 from bench.rows import Row, status_of
 
 __all__ = ["Row", "Sizes", "run_suite"]
@@ -55,6 +61,7 @@ PARTS = (
     "instances",
     "partitions",
     "worker-memory",
+    "webhook",
 )
 ALIASES = {"re-render": "render", "rerender": "render", "304": "serve"}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -83,6 +90,7 @@ class Sizes:
     partitions: int = 10_000
     worker_memory_feeds: int = 10_000
     worker_memory_first: int = 100
+    webhook_rounds: int = 30
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -106,6 +114,7 @@ class Sizes:
             partitions=60,
             worker_memory_feeds=100,
             worker_memory_first=10,
+            webhook_rounds=3,
         )
 
 
@@ -220,6 +229,7 @@ RUNNERS: dict[str, Callable[[Sizes], tuple[dict[str, Any], list[Row]]]] = {
     "instances": run_instances,
     "partitions": run_partitions,
     "worker-memory": run_worker_memory,
+    "webhook": run_webhook,
 }
 
 

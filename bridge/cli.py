@@ -1,26 +1,29 @@
-"""The `calbridge` command line (see design.md for the stable interface).
+"""The `calbridge` command line: feeds and share links, checks, servers and the demo here,
+sources in bridge.cli_sources, the shared plumbing in bridge.cli_support.
 
+The commands, their flags and their `--json` output are a stable interface (scripts use them).
 Every error is one clear line on stderr and a non-zero exit; every command has --help.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
 import click
 
 from bridge import operations
-from bridge.operations import OperationError
+from bridge.cli_sources import source
+from bridge.cli_support import (
+    create_app_or_fail,
+    emit,
+    fail,
+    json_option,
+    links_text,
+    load_services,
+    reported_errors,
+)
 from feeds.model import Scope
-
-if TYPE_CHECKING:
-    from flask import Flask
-
-    from bridge.services import Services
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,172 +32,7 @@ def main() -> None:
     """calbridge: calendar feeds for TagMango and TrainerCentral live sessions."""
 
 
-# -- plumbing ------------------------------------------------------------------------------
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one clear error line and exit non-zero."""
-    click.echo(f"calbridge: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _create_app() -> Flask:
-    from bridge.app import create_app
-    from bridge.settings import SettingsError
-
-    try:
-        return create_app()
-    except SettingsError as error:
-        fail(str(error))
-
-
-def load_services() -> Services:
-    """The app's services for a command run outside a web request."""
-    return _create_app().extensions["calbridge"]
-
-
-@contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn the errors an operator can cause or meet into one line and exit 1."""
-    from bridge.feed_views import FeedUnavailable
-    from bridge.store import StoreError
-    from bridge.upstream.errors import UpstreamError
-
-    try:
-        yield
-    except (OperationError, StoreError, UpstreamError) as error:
-        fail(str(error))
-    except FeedUnavailable as error:
-        fail(error.reason)
-
-
-def emit(result: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
-    if as_json or human is None:
-        click.echo(json.dumps(result, indent=None if as_json else 2, ensure_ascii=False))
-    else:
-        click.echo(human(result))
-
-
-def _links_text(result: dict[str, Any]) -> str:
-    return "\n".join(
-        [
-            f"{result.get('name') or 'share'} (id {result['id']})",
-            f"  calendar: {result['ics_url']}",
-            f"  webcal:   {result['webcal_url']}",
-            f"  page:     {result['page_url']}",
-        ]
-    )
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-
-
-# -- sources -------------------------------------------------------------------------------
-
-
-@main.group()
-def source() -> None:
-    """Register and list upstream sources (credentials are stored encrypted)."""
-
-
-@source.group("add")
-def source_add() -> None:
-    """Register a TagMango or TrainerCentral source."""
-
-
-@source_add.command("tagmango")
-@click.option("--name", required=True, help="A name for this source, used by `feed create`.")
-@click.option("--token", required=True, help="The TagMango API key.")
-@click.option("--whitelabel-host", required=True, help="The dashboard host, e.g. me.tagmango.com.")
-@click.option("--api-base", default="https://api-prod-new.tagmango.com", show_default=True)
-@click.option("--timezone", default="Asia/Kolkata", show_default=True, help="The creator's zone.")
-@click.option("--mangoes", default=None, help="Only these products (comma-separated ids).")
-@click.option("--user", default=None, help="Only this participant's calls (TagMango user id).")
-@json_option
-def source_add_tagmango(as_json: bool, **options: Any) -> None:
-    """Register a TagMango source (workshop video calls)."""
-    with reported_errors():
-        result = operations.add_tagmango_source(load_services(), **options)
-    emit(result, as_json, lambda r: f"added TagMango source {r['name']!r} (id {r['id']})")
-
-
-@source_add.command("trainercentral")
-@click.option("--name", required=True, help="A name for this source, used by `feed create`.")
-@click.option("--org-id", required=True, help="The academy's org id (the number in its URL).")
-@click.option("--academy-url", required=True, help="e.g. https://myacademy.trainercentral.com")
-@click.option(
-    "--filter",
-    type=click.Choice(["1", "5"]),
-    default="1",
-    show_default=True,
-    help="1: your sessions; 5: the whole academy's (admin role).",
-)
-@click.option("--access-token", default=None, help="A fixed Zoho access token.")
-@click.option("--client-id", default=None, help="Zoho OAuth client id (refresh-token flow).")
-@click.option("--client-secret", default=None, help="Zoho OAuth client secret.")
-@click.option("--refresh-token", default=None, help="Zoho OAuth refresh token.")
-@click.option(
-    "--accounts-url",
-    default="https://accounts.zoho.com",
-    show_default=True,
-    help="Your Zoho accounts server (data centre).",
-)
-@json_option
-def source_add_trainercentral(as_json: bool, **options: Any) -> None:
-    """Register a TrainerCentral source (live workshops)."""
-    with reported_errors():
-        result = operations.add_trainercentral_source(load_services(), **options)
-    emit(result, as_json, lambda r: f"added TrainerCentral source {r['name']!r} (id {r['id']})")
-
-
-@source.command("list")
-@json_option
-def source_list(as_json: bool) -> None:
-    """List the registered sources (never their credentials)."""
-    rows = operations.list_sources(load_services())
-    emit(
-        rows,
-        as_json,
-        lambda rs: "\n".join(f"{r['id']}\t{r['kind']}\t{r['name']}" for r in rs) or "no sources",
-    )
-
-
-@source.command("show")
-@click.argument("name")
-@json_option
-def source_show(name: str, as_json: bool) -> None:
-    """Show one source (never its credentials), with its webhook URL if it has one."""
-    with reported_errors():
-        result = operations.show_source(load_services(), name)
-    emit(result, as_json)
-
-
-@source.command("webhooks")
-@click.argument("name")
-@click.option(
-    "--register",
-    is_flag=True,
-    help="Register the URL with TagMango for the webinar events (created, recurring, completed).",
-)
-@json_option
-def source_webhooks(name: str, register: bool, as_json: bool) -> None:
-    """Print a TagMango source's secret webhook URL; --register registers it with TagMango.
-
-    Without webhooks, changes upstream reach the feeds at the next refresh (CALBRIDGE_CACHE_TTL)."""
-    app = load_services()
-    with reported_errors():
-        if register:
-            result = operations.register_webhooks(app, name)
-        else:
-            result = operations.show_source(app, name)
-            if "webhook_url" not in result:
-                raise OperationError(f"source {name!r} is not a TagMango source: no webhooks")
-    if as_json:
-        emit(result, True)
-    elif register:
-        click.echo(f"registered {result['webhook_url']} for {', '.join(result['registered'])}")
-    else:
-        click.echo(result["webhook_url"])
+main.add_command(source)
 
 
 # -- feeds ---------------------------------------------------------------------------------
@@ -234,7 +72,7 @@ def feed_create(as_json: bool, sources: tuple[str, ...], **options: Any) -> None
     """Create a feed; prints its secret URLs (shown only now and on rotate)."""
     with reported_errors():
         result = operations.create_feed(load_services(), sources=list(sources), **options)
-    emit(result, as_json, _links_text)
+    emit(result, as_json, links_text)
 
 
 @feed.command("list")
@@ -274,7 +112,7 @@ def feed_rotate(feed_id: int, as_json: bool) -> None:
     """Give a feed a new secret URL; the old one stops working at once."""
     with reported_errors():
         result = operations.rotate_feed(load_services(), feed_id)
-    emit(result, as_json, _links_text)
+    emit(result, as_json, links_text)
 
 
 @feed.command("revoke")
@@ -327,7 +165,7 @@ def feed_share(feed_id: int, scope: str, expires: str | None, as_json: bool) -> 
     """Create a share link for a feed with a narrower scope."""
     with reported_errors():
         result = operations.share_feed(load_services(), feed_id, scope=scope, expires=expires)
-    emit(result, as_json, _links_text)
+    emit(result, as_json, links_text)
 
 
 @main.command("reencrypt")
@@ -374,7 +212,7 @@ def serve_command(host: str, port: int, workers: int, threads: int, no_worker: b
     from bridge.serve import serve
 
     configure_service_logging()
-    app = _create_app()
+    app = create_app_or_fail()
     serve(app, host, port, workers=workers, threads=threads, run_jobs=not no_worker)
 
 

@@ -314,3 +314,9 @@ def test_engine_parts_without_postgres_are_skipped_with_the_reason(
     for run in (suite.run_instances, suite.run_partitions):
         _raw, rows = run(QUICK)
         assert rows[0].status == "skipped" and "PostgreSQL" in rows[0].note
+
+
+def test_webhook_part_times_a_change_through_the_hook() -> None:
+    raw, rows = suite.run_webhook(QUICK)
+    assert raw["deliveries"] >= QUICK.webhook_rounds and raw["p99_s"] < 30
+    assert rows[0].part == "webhook" and rows[0].status in ("pass", "FAIL")
