@@ -8,6 +8,8 @@ Every error is one clear line on stderr and a non-zero exit; every command has -
 from __future__ import annotations
 
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,6 +25,12 @@ from bridge.cli_support import (
     load_services,
     reported_errors,
 )
+from bridge.demo import port_is_free, start_demo
+from bridge.logs import configure_service_logging
+from bridge.serve import serve
+from bridge.simulator.combined import build_simulators
+from bridge.simulator.server import start_server
+from feeds.lint import lint
 from feeds.model import Scope
 
 
@@ -208,8 +216,6 @@ def serve_command(host: str, port: int, workers: int, threads: int, no_worker: b
     """Serve feeds, pages, join links and the admin API (production, gunicorn).
 
     Each web process also runs the background refresh jobs, unless --no-worker is given."""
-    from bridge.logs import configure_service_logging
-    from bridge.serve import serve
 
     configure_service_logging()
     app = create_app_or_fail()
@@ -228,7 +234,6 @@ def worker_command(threads: int) -> None:
     """Run the background refresh jobs only (no web), until SIGINT or SIGTERM.
 
     Every worker and web process shares the queue named by CALBRIDGE_QUEUE_URL."""
-    from bridge.logs import configure_service_logging
 
     configure_service_logging()
     app_services = load_services()
@@ -249,7 +254,6 @@ def lint_command(path: str) -> None:
     0 when there are none (warnings, such as size, are printed but don't fail), and 2 when
     FILE cannot be read.
     """
-    from feeds.lint import lint
 
     try:
         if path == "-":
@@ -277,8 +281,6 @@ def lint_command(path: str) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
 def simulate_command(host: str, port: int) -> None:
     """Run the TagMango, TrainerCentral and Zoho simulators on one port until Ctrl-C."""
-    from bridge.simulator.combined import build_simulators
-    from bridge.simulator.server import start_server
 
     simulators = build_simulators()
     try:
@@ -300,10 +302,6 @@ def simulate_command(host: str, port: int) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 def demo_command(port: int) -> None:
     """Simulated upstreams and a seeded bridge in one process; prints the feed URLs."""
-    import tempfile
-    from pathlib import Path
-
-    from bridge.demo import port_is_free, start_demo
 
     if not port_is_free(port):
         fail(f"port {port} is already in use; try `calbridge demo --port {port + 1}`")

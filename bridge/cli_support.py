@@ -9,16 +9,18 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
+from flask import Flask
 
+from bridge.app import create_app
+from bridge.feed_views import FeedUnavailable
 from bridge.operations import OperationError
-
-if TYPE_CHECKING:
-    from flask import Flask
-
-    from bridge.services import Services
+from bridge.services import Services
+from bridge.settings import SettingsError
+from bridge.store import StoreError
+from bridge.upstream.errors import UpstreamError
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -28,9 +30,6 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def create_app_or_fail() -> Flask:
-    from bridge.app import create_app
-    from bridge.settings import SettingsError
-
     try:
         return create_app()
     except SettingsError as error:
@@ -45,10 +44,6 @@ def load_services() -> Services:
 @contextmanager
 def reported_errors() -> Iterator[None]:
     """Turn the errors an operator can cause or meet into one line and exit 1."""
-    from bridge.feed_views import FeedUnavailable
-    from bridge.store import StoreError
-    from bridge.upstream.errors import UpstreamError
-
     try:
         yield
     except (OperationError, StoreError, UpstreamError) as error:

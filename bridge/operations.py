@@ -176,7 +176,7 @@ def register_webhooks(app: Services, name: str) -> dict[str, Any]:
     source = get_source(app, name)
     if source.kind != SourceKind.TAGMANGO:
         raise OperationError(
-            f"source {name!r} is a {source.kind} source; only TagMango has webhooks"
+            f"source {name!r} is a {source.kind} source; only TagMango sources have webhooks"
         )
     events = webhooks.register(app, source)
     return {**source_info(app, source), "registered": events}

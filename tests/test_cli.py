@@ -29,6 +29,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return {
         "CALBRIDGE_SECRET_KEY": "cli-test-secret-key-0123456789",
         "CALBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "CALBRIDGE_INSTANCE_PATH": str(tmp_path),  # the job queue and budgets live there
         "CALBRIDGE_PUBLIC_URL": "https://cal.example.com",
     }
 
@@ -60,7 +61,8 @@ def test_design_commands_exist() -> None:
     assert commands >= {
         "source add tagmango", "source add trainercentral", "source list", "feed create",
         "feed list", "feed show", "feed rotate", "feed revoke", "feed export", "feed share",
-        "serve", "demo", "simulate", "lint", "reencrypt",
+        "serve", "demo", "simulate", "lint", "reencrypt", "worker", "source show",
+        "source webhooks",
     }  # fmt: skip
 
 
@@ -194,3 +196,32 @@ def test_reencrypt_after_a_key_rotation(env: dict[str, str]) -> None:
         env["CALBRIDGE_DATABASE_URL"], CredentialBox(rotated["CALBRIDGE_SECRET_KEY"])
     ) as new:
         assert new.source_credentials(new.source_by_name("tm")) == {"token": "k"}
+
+
+def test_a_tagmango_source_prints_its_secret_webhook_url(env: dict[str, str]) -> None:
+    added = add_tagmango(env)
+    url = added["webhook_url"]
+    assert url.startswith("https://cal.example.com/hooks/tagmango/") and len(url) > 60
+    code, out, _ = run(env, "source", "show", "tm", "--json")
+    assert code == 0 and json.loads(out)["webhook_url"] == url  # the same secret, every time
+    code, out, _ = run(env, "source", "webhooks", "tm")
+    assert code == 0 and out.strip() == url
+
+
+def test_webhooks_of_an_unknown_or_trainercentral_source_are_one_clear_line(
+    env: dict[str, str],
+) -> None:
+    code, _, err = run(env, "source", "webhooks", "nope", "--register")
+    assert (
+        code == 1
+        and err == "calbridge: error: no source named 'nope' (see `calbridge source list`)\n"
+    )
+    code, _, err = run(
+        env, "source", "add", "trainercentral", "--name", "tc", "--org-id", "1",
+        "--academy-url", "https://a.trainercentral.com", "--access-token", "t",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run(env, "source", "webhooks", "tc")
+    assert code == 1 and "not a TagMango source" in err
+    code, _, err = run(env, "source", "webhooks", "tc", "--register")
+    assert code == 1 and "only TagMango sources have webhooks" in err

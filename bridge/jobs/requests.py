@@ -30,14 +30,16 @@ class Priority(IntEnum):
     FORCED = 30  # upstream said it changed (a webhook), or a feed was just created
 
 
-class JobQueue(Protocol):
+class RefreshQueue(Protocol):
+    """Where refresh jobs go (bridge.jobs.queue.JobQueue; tests pass a recorder)."""
+
     def enqueue_refresh(self, partition: Partition, priority: int) -> None: ...
 
 
 class RefreshRequests:
     """How the web, the CLI and the scheduler ask for a partition to be refreshed."""
 
-    def __init__(self, store: Store, queue: JobQueue, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, queue: RefreshQueue, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.queue = queue
         self.clock = clock

@@ -15,8 +15,6 @@ from .base import StoreBase, aware_utc, check_json_object, storable_id, upsert
 from .rows import NotFound, SourceRow, StoreError
 from .tables import SourceTable, UpstreamTokenTable
 
-MAX_ERROR_LENGTH = 2000
-
 
 def source_row(row: SourceTable) -> SourceRow:
     return SourceRow(
