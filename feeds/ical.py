@@ -6,8 +6,9 @@
 sessions in any order give the same bytes: no clock, no randomness, events sorted by start
 then UID. Rendered events are kept in a bounded LRU cache keyed by the event's sessions and
 the options that affect it, so re-rendering a feed in which one session changed only writes
-that one event again. `feeds.ical_reference` builds the same feed with icalendar objects; the
-tests hold the two byte-identical. `feeds.ical_index` finds one event of a feed by UID, and
+that one event again. `feed_parts` gives the components before they are written: the tests
+write them through the icalendar library too (tests/ical_reference.py) and hold the two
+byte-identical. `feeds.ical_index` finds one event of a feed by UID, and
 writes it alone, without planning the whole feed again.
 
 Calendar properties: VERSION, PRODID, CALSCALE, NAME + X-WR-CALNAME, DESCRIPTION +
@@ -28,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from icalendar import Timezone
+
 from feeds.ical_events import (
     UNKNOWN_CHANGE_TIME,
     RenderContext,
@@ -39,7 +42,6 @@ from feeds.ical_events import (
     single_uid,
     uses_zone,
 )
-from feeds.ical_reference import to_icalendar
 from feeds.ical_text import Component, serialize
 from feeds.model import Scope, Session
 from feeds.series import Series, plan_group
@@ -47,13 +49,14 @@ from feeds.timezones import UTC_TZIDS, load_zone, vtimezone_for
 
 __all__ = [
     "FeedOptions",
+    "FeedParts",
     "PlannedEvent",
     "clear_render_cache",
+    "feed_parts",
     "iter_feed",
     "plan_feed",
     "render_event",
     "render_feed",
-    "render_feed_icalendar",
 ]
 
 # Rendered events (~1 KB of bytes, ~3 KB with their keys and plans) and series plans kept per
@@ -388,19 +391,22 @@ def block_components(block: _Block, ctx: RenderContext) -> list[Component]:
     return [single_event(block.source, ctx)]
 
 
-def render_feed_icalendar(sessions: Iterable[Session], options: FeedOptions) -> bytes:
-    """The same feed built as icalendar objects and written by `to_ical` (the reference path).
+@dataclass(frozen=True)
+class FeedParts:
+    """The components of a whole feed before they are written: the calendar's own properties,
+    its VTIMEZONE (None when the feed needs none) and its events, in feed order."""
 
-    Much slower than `render_feed`; it exists to prove the fast path writes what icalendar
-    writes, and as a fallback. Properties keep the fixed order of `feeds.ical_events`.
-    """
+    header: Component
+    vtimezone: Timezone | None
+    events: list[Component]
+
+
+def feed_parts(sessions: Iterable[Session], options: FeedOptions) -> FeedParts:
+    """What `render_feed` writes, as components (the tests write them through icalendar too
+    and require the same bytes)."""
     prepared = _prepare(sessions, options)
-    calendar = to_icalendar(_feed_header(prepared, options))
+    vtimezone = None
     if prepared.window is not None and any(b.uses_zone for b in prepared.blocks):
         vtimezone = vtimezone_for(options.timezone, *prepared.window)
-        assert vtimezone is not None
-        calendar.add_component(vtimezone)
-    for block in prepared.blocks:
-        for component in block_components(block, prepared.ctx):
-            calendar.add_component(to_icalendar(component))
-    return calendar.to_ical(sorted=False)
+    events = [c for block in prepared.blocks for c in block_components(block, prepared.ctx)]
+    return FeedParts(_feed_header(prepared, options), vtimezone, events)

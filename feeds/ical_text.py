@@ -2,7 +2,7 @@
 
 `feeds.ical_events` describes a feed as `Component`s holding typed `Prop`s; this module turns
 them into bytes without building icalendar objects, producing exactly what icalendar's own
-`to_ical(sorted=False)` gives for the same properties (`feeds.ical_reference` builds those, and
+`to_ical(sorted=False)` gives for the same properties (tests/ical_reference.py builds those, and
 the tests compare the two byte for byte):
 - TEXT escaping per RFC 5545 §3.3.11 (backslash, semicolon, comma, line breaks);
 - parameter values quoted and RFC 6868-escaped with icalendar's own helpers;
@@ -77,7 +77,7 @@ def escape_text(text: str) -> str:
     r"""TEXT escaping (RFC 5545 §3.3.11): \\ \; \, and line breaks as \n.
 
     icalendar's own escaper additionally turns a literal backslash-N into a line break before
-    escaping, which loses data; this one keeps it (`feeds.ical_reference` does the same).
+    escaping, which loses data; this one keeps it (tests/ical_reference.py does the same).
     """
     if _NEEDS_ESCAPE.search(text) is None:
         return text

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from feeds.ical import FeedOptions, render_feed, render_feed_icalendar
+from feeds.ical import FeedOptions, render_feed
 from feeds.model import Session, SourceKind, Status
+from tests.ical_reference import render_feed_icalendar
 from tests.ical_validators import Occurrence, validate_feed
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -31,7 +31,8 @@ from bench.loadtools import (
 )
 from bench.poller import PollResult
 from bench.processes import postgres_server_url, upstream
-from feeds.ical import clear_render_cache, render_feed, render_feed_icalendar
+from feeds.ical import clear_render_cache, render_feed
+from tests.ical_reference import render_feed_icalendar
 
 WRK_OUTPUT = """\
 Running 20s test @ http://127.0.0.1:8000/f/abc.ics

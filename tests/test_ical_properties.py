@@ -10,9 +10,10 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.ical import FeedOptions, plan_feed, render_feed, render_feed_icalendar
+from feeds.ical import FeedOptions, plan_feed, render_feed
 from feeds.ical_events import BUSY, CANCELLED_PREFIX, UNTITLED, clean_text
 from feeds.model import Scope, Session
+from tests.ical_reference import render_feed_icalendar
 from tests.ical_validators import Occurrence, validate_feed
 from tests.strategies import feeds
 

@@ -11,8 +11,8 @@ from icalendar import Event
 from icalendar.parser import Contentline
 from icalendar.prop import vDDDTypes, vText
 
-from feeds.ical_reference import to_icalendar
 from feeds.ical_text import Component, Kind, Prop, escape_text, fold, format_datetime, serialize
+from tests.ical_reference import to_icalendar
 from tests.strategies import texts
 
 LINE_CHARACTERS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")

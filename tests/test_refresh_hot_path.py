@@ -30,8 +30,8 @@ from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult
 from bridge.upstream.errors import UpstreamUnavailable
-from feeds.ical import render_feed_icalendar
 from feeds.model import Scope, Session, SourceKind
+from tests.ical_reference import render_feed_icalendar
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

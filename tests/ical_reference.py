@@ -1,20 +1,26 @@
-"""The reference serialiser: the same components written through the icalendar library.
+"""The reference serialiser: a feed's components written through the icalendar library.
 
-`feeds.ical.render_feed_icalendar` uses this to build real `icalendar.Calendar`/`Event`/`Alarm`
-objects and call `to_ical(sorted=False)`; the tests require its bytes to equal the fast path's
-(`feeds.ical_text`). Properties keep the insertion order chosen in `feeds.ical_events`
-(`sorted=False`) rather than icalendar's sorted order, so both paths share one fixed order.
+`render_feed_icalendar` builds real `icalendar.Calendar`/`Event`/`Alarm` objects from
+`feeds.ical.feed_parts` and calls `to_ical(sorted=False)`; the tests require its bytes to equal
+`feeds.ical.render_feed`'s (the fast path, `feeds.ical_text`). Much slower, and not shipped: it
+is the proof that the fast path writes what icalendar writes. Properties keep the insertion
+order chosen in `feeds.ical_events` (`sorted=False`) rather than icalendar's sorted order, so
+both paths share one fixed order.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from icalendar import Alarm, Calendar, Event
 from icalendar import Component as ICalComponent
 from icalendar.prop import vCalAddress, vCategory, vDuration, vRecur, vText, vUri
 
+from feeds.ical import FeedOptions, feed_parts
 from feeds.ical_text import Component, Kind, Prop
+from feeds.model import Session
 
-__all__ = ["to_icalendar"]
+__all__ = ["render_feed_icalendar", "to_icalendar"]
 
 _COMPONENT_TYPES: dict[str, type[ICalComponent]] = {
     "VCALENDAR": Calendar,
@@ -69,3 +75,14 @@ def _value(prop: Prop) -> object:
         categories.cats = [_Text(c) for c in value]  # type: ignore[attr-defined]
         return categories
     raise TypeError(kind)  # pragma: no cover - Kind is closed
+
+
+def render_feed_icalendar(sessions: Iterable[Session], options: FeedOptions) -> bytes:
+    """The feed `feeds.ical.render_feed` writes, written by icalendar instead."""
+    parts = feed_parts(sessions, options)
+    calendar = to_icalendar(parts.header)
+    if parts.vtimezone is not None:
+        calendar.add_component(parts.vtimezone)
+    for event in parts.events:
+        calendar.add_component(to_icalendar(event))
+    return calendar.to_ical(sorted=False)
