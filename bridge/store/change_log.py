@@ -3,9 +3,10 @@
 Merges call `log_changes` inside their own transaction: the numbers come from the one row of
 `change_counter`, whose row lock (PostgreSQL) or the database write lock (SQLite) orders
 concurrent merges, so a reader that saw number N has seen every change numbered up to N.
-Pruning the archive prunes the changes of the occurrences it forgets and logs their removal;
-asking for changes since a number older than the last pruned one raises `ChangesPruned`
-(the reader must read everything again, as a CalDAV client does on `valid-sync-token`).
+Pruning the archive logs the removal of the occurrences it forgets, and forgets the changes
+logged before the same instant (a prefix of the numbers, remembered as `pruned_through`);
+asking for changes since an older number raises `ChangesPruned` (the reader must read
+everything again, as a CalDAV client does on `valid-sync-token`).
 """
 
 from __future__ import annotations
@@ -86,27 +87,28 @@ def log_changes(
 
 
 def prune_changes(db: DbSession, ended_before: datetime, at: datetime) -> int:
-    """Forget archived occurrences (and their changes) that ended before `ended_before`,
-    logging each as removed; returns how many occurrences were forgotten."""
+    """Forget archived occurrences that ended before `ended_before` and log each as removed,
+    and forget the changes logged before that same instant (a prefix of the numbers: what
+    no feed can show any more). Returns how many occurrences were forgotten."""
     table = ArchivedSessionTable
     gone = db.execute(
-        select(
+        delete(table)
+        .where(table.end_at < ended_before)
+        .returning(
             table.source_id, table.partition_key, table.upstream_id, table.start_at, table.end_at
-        ).where(table.end_at < ended_before)
-    ).all()
-    if not gone:
-        return 0
-    old = ChangeTable.end_at < ended_before
-    pruned = db.scalar(select(func.max(ChangeTable.number)).where(old))
-    db.execute(delete(ChangeTable).where(old))
+        )
+    ).all()  # RETURNING: a concurrent prune that deleted them first logs them, not this one
+    pruned = db.scalar(
+        select(func.max(ChangeTable.number)).where(ChangeTable.changed_at < ended_before)
+    )
     if pruned is not None:
+        db.execute(delete(ChangeTable).where(ChangeTable.number <= pruned))
         counter = ChangeCounterTable
         db.execute(
             update(counter)
             .where(counter.id == 1, counter.pruned_through < pruned)
             .values(pruned_through=pruned)
         )
-    db.execute(delete(table).where(table.end_at < ended_before))
     by_partition: dict[tuple[int, str], list[ArchiveChange]] = {}
     for source_id, key, upstream_id, start, end in gone:
         change = ArchiveChange(upstream_id, ChangeKind.REMOVED, start, end)
@@ -122,7 +124,8 @@ class ChangeLogQueries(StoreBase):
     def changes_since(
         self, partitions: Iterable[PartitionLike], since: int, *, limit: int = 1000
     ) -> ChangePage:
-        """The partitions' changes numbered after `since` (at most `limit`, oldest first)."""
+        """The partitions' changes numbered after `since` (at most `limit`, oldest first);
+        `since` 0 means every change still kept."""
         keys = sorted({partition_of(p) for p in partitions})
         in_partitions = or_(
             false(),
@@ -132,7 +135,7 @@ class ChangeLogQueries(StoreBase):
             latest, pruned_through = db.execute(
                 select(ChangeCounterTable.last_number, ChangeCounterTable.pruned_through)
             ).one_or_none() or (0, 0)
-            if since < pruned_through or since > latest:
+            if 0 < since < pruned_through or since > latest:
                 raise ChangesPruned(
                     f"the changes since {since} are not known (the log starts after "
                     f"{pruned_through} and ends at {latest}): read the whole feed again and "

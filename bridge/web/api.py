@@ -27,7 +27,14 @@ from bridge.store import StoreError
 from bridge.store.change_log import ChangesPruned
 from bridge.upstream.errors import UpstreamError
 from bridge.web.feeds import file_name
-from bridge.web.openapi import API_PREFIX, MAX_ID, InvalidBody, document, validate_body
+from bridge.web.openapi import (
+    API_PREFIX,
+    MAX_CHANGE_NUMBER,
+    MAX_ID,
+    InvalidBody,
+    document,
+    validate_body,
+)
 
 blueprint = Blueprint("api", __name__, url_prefix=API_PREFIX)
 
@@ -337,7 +344,7 @@ def export_feed(feed_id: int) -> Response:
 @blueprint.get(f"/feeds/<{ID}:feed_id>/changes")
 def feed_changes(feed_id: int) -> Response:
     raw = request.args.get("since", "0")
-    if not raw.isdigit() or int(raw) > MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_CHANGE_NUMBER:
         raise ApiError(
             400, "invalid_request", f"Query parameter 'since' must be a change number, got {raw!r}"
         )

@@ -182,12 +182,13 @@ CHANGE_PROPERTIES: dict[str, Any] = {
     "end": INSTANT,
     "changed_at": INSTANT,
 }
+MAX_CHANGE_NUMBER = 2**63 - 1  # change numbers are 64-bit
 SINCE = {
     "name": "since",
     "in": "query",
     "required": False,
     "description": "List the changes numbered after this (0: all that are kept)",
-    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_CHANGE_NUMBER, "default": 0},
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {

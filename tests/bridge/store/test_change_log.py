@@ -96,15 +96,30 @@ def test_a_failed_merge_logs_nothing(store: Store) -> None:
 def test_pruning_logs_removals_and_expires_older_numbers(store: Store) -> None:
     source = store.add_source("tm", "tagmango", {}, {"token": "t"}).id
     alice = Partition(source, "user=alice")
-    merge(store, alice, [call("old", -30), call("new", 2)])
+    long_ago = NOW - timedelta(days=40)
+    merge(store, alice, [call("old", -41 * 24), call("new", 2)], now=long_ago)
     before = store.latest_change_number()
-    assert store.prune_archive(NOW - timedelta(hours=10)) == 1
+    assert store.prune_archive(NOW - timedelta(days=10)) == 1  # "old" ended 41 days ago
     page = store.changes_since([alice], before)
     assert [(c.upstream_id, c.kind) for c in page.changes] == [("old", ChangeKind.REMOVED)]
     with pytest.raises(ChangesPruned, match="read the whole feed again"):
-        store.changes_since([alice], 0)
+        store.changes_since([alice], before - 1)  # its additions, logged 40 days ago: gone
+    kept = store.changes_since([alice], 0)  # 0: every change still kept
+    assert [(c.upstream_id, c.kind) for c in kept.changes] == [("old", ChangeKind.REMOVED)]
     with pytest.raises(ChangesPruned):
         store.changes_since([alice], page.latest + 1)  # a number from another database
+
+
+def test_a_second_prune_keeps_recent_changes(store: Store) -> None:
+    source = store.add_source("tm", "tagmango", {}, {"token": "t"}).id
+    alice = Partition(source, "user=alice")
+    merge(store, alice, [call("old", -41 * 24), call("new", 2)], now=NOW - timedelta(days=40))
+    store.prune_archive(NOW - timedelta(days=10))
+    seen = store.latest_change_number()
+    merge(store, alice, [call("new", 2, "Renamed")])
+    assert store.prune_archive(NOW - timedelta(days=10)) == 0
+    assert store.prune_archive(NOW - timedelta(days=9)) == 0
+    assert kinds(store, alice, seen) == [("new", ChangeKind.CHANGED)]  # still readable
 
 
 def test_numbers_survive_a_restart(store: Store, database_url: str) -> None:

@@ -66,7 +66,7 @@ def test_exactly_the_changes_since_n(api: FlaskClient, harness: Harness) -> None
     assert changes(api, harness, listed["latest"])["changes"] == []
 
 
-@pytest.mark.parametrize("since", ["-1", "abc", "1.5", str(2**63)])
+@pytest.mark.parametrize("since", ["-1", "abc", "1.5", str(2**63), "²"])
 def test_a_malformed_number_is_a_400(api: FlaskClient, harness: Harness, since: str) -> None:
     response = api.get(f"/api/v1/feeds/{harness.feed_id}/changes?since={since}", headers=ADMIN)
     assert response.status_code == 400 and "since" in response.get_json()["error"]["message"]
@@ -74,12 +74,14 @@ def test_a_malformed_number_is_a_400(api: FlaskClient, harness: Harness, since: 
 
 def test_pruned_changes_answer_410_with_what_to_do(api: FlaskClient, harness: Harness) -> None:
     latest = changes(api, harness)["latest"]
-    harness.services.store.prune_archive(NOW)  # "past" ended before now: forgotten
-    response = api.get(f"/api/v1/feeds/{harness.feed_id}/changes?since=0", headers=ADMIN)
+    # "past" ended yesterday; every change so far was logged before this bound: all pruned.
+    harness.services.store.prune_archive(NOW + timedelta(minutes=1))
+    response = api.get(f"/api/v1/feeds/{harness.feed_id}/changes?since=1", headers=ADMIN)
     assert response.status_code == 410
     assert "read the whole feed again" in response.get_json()["error"]["message"]
     removed = changes(api, harness, latest)["changes"]
     assert [(c["upstream_id"], c["kind"]) for c in removed] == [("past", "removed")]
+    assert changes(api, harness, 0)["changes"] == removed  # 0: what is kept
 
 
 def test_an_unknown_feed_is_a_404_and_the_token_is_required(
