@@ -103,10 +103,9 @@ class PartitionFetcher:
             return self._fetch(partition, state)
 
     def _busy(self, partition: Partition) -> Outcome:
-        if self.store.fetch_state(partition).force_requested:
-            return Outcome.RETRY  # keeps its queued mark: the retry is that queued job
-        self.store.release_claim(partition)
-        return Outcome.BUSY
+        if self.store.release_claim(partition, unless_forced=True):
+            return Outcome.BUSY
+        return Outcome.RETRY  # forced: keeps its queued mark, the retry is this job
 
     def _due_after(self, state: FetchState) -> datetime:
         """The next due time of a partition whose refresh was skipped."""

@@ -114,24 +114,30 @@ class ScheduleQueries(StoreBase):
 
     def claim_refresh(self, partition: PartitionLike, now: datetime, *, force: bool) -> bool:
         """Mark a refresh of the partition as queued; False when one is queued already (a
-        forced request still marks the queued one forced). Atomic across processes."""
+        forced request still marks the queued one forced). The row is locked for the
+        decision, so no job can start between seeing the mark and setting the force flag."""
         now = aware_utc(now, "request time")
         with self._write() as db:
-            claimed = db.execute(
-                update(FetchStateTable)
-                .where(_key_of(partition), _not_queued(now))
-                .values(queued_at=now, force_requested=FetchStateTable.force_requested | force)
-            ).rowcount
-            if not claimed and force:
-                db.execute(
-                    update(FetchStateTable).where(_key_of(partition)).values(force_requested=True)
-                )
-        return bool(claimed)
+            row = db.get(FetchStateTable, partition_of(partition), with_for_update=True)
+            if row is None:
+                return False
+            claimed = row.queued_at is None or row.queued_at < now - QUEUED_MAX_AGE
+            if claimed:
+                row.queued_at = now
+            row.force_requested = row.force_requested or force
+        return claimed
 
-    def release_claim(self, partition: PartitionLike) -> None:
-        """Undo `claim_refresh` when the job could not be queued after all."""
+    def release_claim(self, partition: PartitionLike, *, unless_forced: bool = False) -> bool:
+        """Undo `claim_refresh` (the job could not be queued, or is not needed). With
+        `unless_forced`, a claim a forced request joined is kept; returns whether released."""
+        condition = [_key_of(partition)]
+        if unless_forced:
+            condition.append(FetchStateTable.force_requested.is_(False))
         with self._write() as db:
-            db.execute(update(FetchStateTable).where(_key_of(partition)).values(queued_at=None))
+            released = db.execute(
+                update(FetchStateTable).where(*condition).values(queued_at=None)
+            ).rowcount
+        return bool(released)
 
     def start_refresh(
         self, partition: PartitionLike, now: datetime, retry_at: datetime
@@ -141,7 +147,7 @@ class ScheduleQueries(StoreBase):
         its outcome. Returns the state as it was (with the force flag it was queued with)."""
         now = aware_utc(now, "start time")
         with self._write() as db:
-            row = db.get(FetchStateTable, partition_of(partition))
+            row = db.get(FetchStateTable, partition_of(partition), with_for_update=True)
             if row is None:
                 return FetchState(*partition_of(partition))
             before = _state(row)
@@ -165,7 +171,10 @@ class ScheduleQueries(StoreBase):
         polled = case((FetchStateTable.last_polled_at >= polled_since, 1), else_=0)
         statement = (
             select(FetchStateTable.source_id, FetchStateTable.partition_key, polled)
-            .where(FetchStateTable.next_due_at <= now, _not_queued(now))
+            .where(
+                or_(FetchStateTable.next_due_at <= now, FetchStateTable.force_requested),
+                _not_queued(now),
+            )
             .order_by(polled.desc(), FetchStateTable.next_due_at)
             .limit(limit)
         )
