@@ -1,8 +1,9 @@
 """Keep a rendered feed under Google Calendar's size limit, saying what it took (pure).
 
-Google Calendar ignores a subscribed feed near 1 MB (reference/client-compat.md §1.9), so a
-feed over `feeds.limits.FEED_BYTE_BUDGET` is made smaller, in this order, and every step is
-reported in `FittedFeed.notes` for the owner (a session never disappears without a note):
+Google Calendar ignores a subscribed feed near 1 MB (docs/client-compatibility.md, *Feed
+size*), so a feed over `feeds.limits.FEED_BYTE_BUDGET` is made smaller, in this order, and every
+step is reported in `FittedFeed.notes` for the owner (a session never disappears without a
+note):
 
 1. upstream descriptions are shortened, more and more, down to none (join links, product and
    organizer stay, since the renderer adds them itself);

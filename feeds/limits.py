@@ -42,8 +42,8 @@ MAX_ID_CHARS = 200  # upstream id, series key, product id
 MAX_URL_CHARS = 2048
 MAX_HOST_CHARS = 253  # the longest DNS name
 MAX_EMAIL_CHARS = 254  # RFC 5321's longest forward path
-# A rendered feed: Google Calendar ignores feeds near 1 MB (reference/client-compat.md §1.9,
-# §7.3); feeds.fitting keeps every feed at or under this many bytes.
+# A rendered feed: Google Calendar ignores feeds near 1 MB (docs/client-compatibility.md,
+# *Feed size*); feeds.fitting keeps every feed at or under this many bytes.
 FEED_BYTE_BUDGET = 900_000
 
 ELLIPSIS = "…"

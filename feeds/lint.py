@@ -1,10 +1,11 @@
 """Byte-level lint for .ics feeds: the client-breaking mistakes no parser reports.
 
-Implements reference/client-compat.md §7.3 (line endings and folding, one VCALENDAR, RRULE
-shape, EXDATE/RECURRENCE-ID typing, floating times, UTC stamps, UID pairs, VTIMEZONE presence
-and shape, durations, duplicated single-valued properties, size). It works on the raw bytes and
-on the unfolded content lines with a small tokenizer; parsing proper is left to the parsers the
-test helper runs. Line numbers are physical lines (1-based).
+Implements the rules of docs/client-compatibility.md, *Lint rules*, where each rule and its
+reason are listed (line endings and folding, one VCALENDAR, RRULE shape, EXDATE/RECURRENCE-ID
+typing, floating times, UTC stamps, UID pairs, VTIMEZONE presence and shape, durations,
+duplicated single-valued properties, size). It works on the raw bytes and on the unfolded
+content lines with a small tokenizer; parsing proper is left to the parsers the test helper
+runs. Line numbers are physical lines (1-based).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class _Component:
 
 
 def lint(data: bytes) -> list[LintProblem]:
-    """Every rule of client-compat §7.3 that `data` breaks, in line order (size last)."""
+    """Every lint rule that `data` breaks, in line order (size last)."""
     problems: list[LintProblem] = []
     logical = _physical_checks(data, problems)
     roots = _parse(logical, problems)

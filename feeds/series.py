@@ -4,7 +4,7 @@ A series is found in the feed's wall-clock time (`zone`): a weekly 18:00 Europe/
 stays at 18:00 local across a DST change, which is what clients compute from an RRULE on a
 TZID DTSTART. Only simple rules are tried (FREQ=DAILY or WEEKLY with BYDAY, an INTERVAL of a
 few days or weeks, UNTIL), because Outlook maps only rules that fit its templates and Apple
-drops series it cannot read (reference/client-compat.md §4).
+drops series it cannot read (docs/client-compatibility.md, *Recurring series*).
 
 For each candidate rule the occurrences are matched to the rule's slots:
 - *regular*: on a slot, with the template's content (what the master VEVENT says);

@@ -9,7 +9,8 @@ Only `fromTime`/`toTime` (UTC instants) are trusted for times: the grouping `dat
 to whatever `x-timezone-offset` was sent and is used for counting only. One malformed call
 is skipped with a warning that names it, and its id (when readable) is reported in
 `skipped_ids`, so the archive keeps its last good version rather than taking it for a
-cancellation; a body of the wrong shape raises `MalformedResponse`.
+cancellation; a body of the wrong shape raises `MalformedResponse`. What is documented about
+these fields, and what is guessed, is in docs/upstream-apis.md, *TagMango: response envelope*.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 Outlook classic and ical.js (Thunderbird) only read VTIMEZONEs made of one STANDARD and at
 most one DAYLIGHT observance, each a yearly `RRULE:FREQ=YEARLY;BYMONTH=m;BYDAY=nDD` starting
-in 1970 (reference/client-compat.md §5.3). `vtimezone_for` derives such rules from the zone's
-real transitions over a window and verifies them against zoneinfo; when the zone cannot be
-written that way (rules changing inside the window, transitions not on an nth weekday...) it
-returns None and the feed writer falls back to UTC times.
+in 1970 (docs/client-compatibility.md, *Time zones*). `vtimezone_for` derives such rules from
+the zone's real transitions over a window and verifies them against zoneinfo; when the zone
+cannot be written that way (rules changing inside the window, transitions not on an nth
+weekday...) it returns None and the feed writer falls back to UTC times.
 
 `check_vtimezone` evaluates any VTIMEZONE by RFC 5545 §3.6.5 semantics (independently of the
 icalendar library's own conversion) and lists where it disagrees with zoneinfo.

@@ -10,7 +10,8 @@ A record that cannot be read is skipped with a warning naming it, so one bad tal
 hides the others, and a skipped talk's id is reported (`skipped_ids`) so the archive keeps its
 last good version rather than taking it for a cancellation. A talk whose session record could
 not be read is skipped too: built without it, it would lose its title and join link. A body of
-the wrong shape raises `TalksFormatError`.
+the wrong shape raises `TalksFormatError`. What is known of these fields: docs/upstream-apis.md,
+*TrainerCentral: response*.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The shared feed validator every test that produces a feed calls: `validate_feed`.
 
-No single parser catches what calendar clients choke on (reference/client-compat.md §7), so a
-feed is run through all of them and every complaint is collected into one AssertionError:
+No single parser catches what calendar clients choke on (docs/client-compatibility.md, *Lint
+rules*), so a feed is run through all of them and every complaint is collected into one
+AssertionError:
 
 - feeds.lint (our byte-level rules; warnings such as size don't fail),
 - icalendar (component `.errors`, missing VTIMEZONEs, UID/DTSTAMP on every VEVENT),
@@ -378,7 +379,8 @@ def _show(occurrence: Occurrence) -> str:
     )
 
 
-# reference/client-compat.md §10: a known-good feed (passes every tool), with CRLF endings.
+# A known-good feed (passes every tool), with CRLF endings: docs/client-compatibility.md,
+# *Reference feed*.
 REFERENCE_FEED = (
     "\r\n".join(
         [

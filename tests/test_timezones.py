@@ -15,7 +15,8 @@ from feeds.timezones import check_vtimezone, vtimezone_for
 
 WINDOW_2026 = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC))
 
-# The VTIMEZONE of reference/client-compat.md §10 (what Outlook and ical.js read correctly).
+# The VTIMEZONE of REFERENCE_FEED (docs/client-compatibility.md, *Reference feed*): what Outlook
+# and ical.js read correctly.
 REFERENCE_BERLIN = (
     "BEGIN:VTIMEZONE\r\n"
     "TZID:Europe/Berlin\r\n"

@@ -3,7 +3,7 @@
 A partition is one upstream query (a source, narrowed by a feed's filters); each has its own
 archive, so the rules below compare a fetch only with earlier fetches of the same query.
 
-Rules (design.md, "Identity" and "History and cancellations"):
+Rules (docs/architecture.md, *Identity, history and cancellations*):
 - new occurrence → inserted with sequence 0; first seen = last changed = now;
 - changed content → last changed = now; the sequence rises only when what a calendar shows
   of the occurrence changed: time, title, status or meeting link (`SIGNIFICANT_FIELDS`);

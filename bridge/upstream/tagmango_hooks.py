@@ -2,7 +2,8 @@
 
 TagMango signs nothing: the URL itself carries the secret, and a delivery is only a trigger to
 read the API again. Each webinar event is registered on its own, with `?event=<name>` on the
-URL, because a delivery's body does not say which event it is (upstream-apis notes, §1.8).
+URL, because a delivery's body does not say which event it is (docs/upstream-apis.md,
+*TagMango: webhooks*).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What the subscribe page shows, computed without Flask: client links, sessions, freshness, QR.
 
 `pages.py` turns HTTP requests into these values and templates into HTML; keeping the
-values here makes each one testable on its own (every client's link format is in
-shared/reference/client-compat.md §6).
+values here makes each one testable on its own (every client's link format, and why, is in
+docs/client-compatibility.md, *Subscribe links*).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class ClientLinks:
             webcal_url=webcal,
             download_url=f"{ics}?download=1",
             google_add_by_url=GOOGLE_ADD_BY_URL,
-            # Recent reports (client-compat §6) found an encoded https address works best here.
+            # Recent reports found an encoded https address works best here
+            # (docs/client-compatibility.md, *Subscribe links*).
             google_one_click=GOOGLE_ONE_CLICK + encoded(ics),
             outlook_com=OUTLOOK_COM_ADD + add_from_web,
             microsoft_365=MICROSOFT_365_ADD + add_from_web,
