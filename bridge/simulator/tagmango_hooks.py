@@ -40,6 +40,7 @@ class SentDelivery:
     url: str
     event: str
     status: int | None  # None: the receiver could not be reached
+    answer: str = ""  # the receiver's answer (its body)
 
 
 @dataclass
@@ -106,16 +107,17 @@ class TagMangoWebhooks:
                 time.sleep(self.delay)
             for _ in range(self.duplicates):
                 try:
-                    status: int | None = httpx.post(
+                    response = httpx.post(
                         url,
                         content=payload,
                         headers={"Content-Type": "application/json"},
                         timeout=30,
-                    ).status_code
+                    )
+                    sent = SentDelivery(url, event, response.status_code, response.text)
                 except httpx.HTTPError:
-                    status = None
+                    sent = SentDelivery(url, event, None)
                 with self._lock:
-                    self.deliveries.append(SentDelivery(url, event, status))
+                    self.deliveries.append(sent)
         finally:
             with self._lock:
                 self._pending -= 1

@@ -1,8 +1,8 @@
 """`POST /hooks/tagmango/<secret>`: TagMango webhook deliveries (see bridge.webhooks).
 
-Answered at once and in JSON: 202 when refreshes were queued, 200 for a duplicate or an event
-that changes no session, 400 for a body that is not a JSON object, 404 for an unknown secret
-(as for any unknown URL), 413 for a body over MAX_DELIVERY_BYTES.
+Answered at once and in JSON: 200 with `{"status": "queued" | "duplicate" | "ignored"}` (TagMango
+asks for a 200 and sends again otherwise), 400 for a body that is not a JSON object, 404 for an
+unknown secret (as for any unknown URL), 413 for a body over MAX_DELIVERY_BYTES.
 """
 
 from __future__ import annotations
@@ -36,4 +36,4 @@ def tagmango_delivery(secret: str) -> Response:
         outcome = handle_delivery(app, source, body, request.args.get("event") or None)
     except BadDelivery as error:
         return _answer(400, error=str(error))
-    return _answer(202 if outcome == "queued" else 200, status=outcome)
+    return _answer(200, status=outcome)
