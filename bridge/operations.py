@@ -148,13 +148,14 @@ def _add_source(
     if app.store.source_by_name(name) is not None:
         raise Conflict(f"a source named {name!r} already exists")
     source = app.store.add_source(name, kind.value, settings, credentials)
-    return source_info(app, source)
+    return source_info(app, source, create_webhook=True)
 
 
-def source_info(app: Services, source: Any) -> dict[str, Any]:
-    """A source without its credentials (a TagMango source with its webhook URL)."""
+def source_info(app: Services, source: Any, *, create_webhook: bool = False) -> dict[str, Any]:
+    """A source without its credentials (a TagMango source with its webhook URL, once it has
+    one: `source add`, `source show` and `source webhooks` create it)."""
     info = {"id": source.id, "name": source.name, "kind": source.kind, **source.settings}
-    url = webhooks.webhook_url(app, source)
+    url = webhooks.webhook_url(app, source, create=create_webhook)
     if url is not None:
         info["webhook_url"] = url
     return info
@@ -168,7 +169,7 @@ def get_source(app: Services, name: str) -> Any:
 
 
 def show_source(app: Services, name: str) -> dict[str, Any]:
-    return source_info(app, get_source(app, name))
+    return source_info(app, get_source(app, name), create_webhook=True)
 
 
 def register_webhooks(app: Services, name: str) -> dict[str, Any]:
@@ -179,7 +180,7 @@ def register_webhooks(app: Services, name: str) -> dict[str, Any]:
             f"source {name!r} is a {source.kind} source; only TagMango sources have webhooks"
         )
     events = webhooks.register(app, source)
-    return {**source_info(app, source), "registered": events}
+    return {**source_info(app, source, create_webhook=True), "registered": events}
 
 
 def list_sources(app: Services) -> list[dict[str, Any]]:
@@ -223,7 +224,7 @@ def create_feed(
         filters=filters,
         alarm_minutes=alarm_minutes or None,
     )
-    app.feeds.prepare(feed, priority=Priority.FORCED)  # queues the first fetch at once
+    app.feeds.prepare(feed, priority=Priority.NEW_FEED)  # queues the first fetch at once
     return {**feed_info(app, feed), **vars(FeedLinks.for_token(app.settings.public_url, token))}
 
 

@@ -190,8 +190,9 @@ def _queue_url(raw: str) -> str:
         return ""
     scheme = urlsplit(value).scheme.split("+")[0].lower()
     if scheme not in QUEUE_SCHEMES:
+        shown = f"a {scheme}:// URL" if scheme else repr(value.split("@")[-1])  # no password
         raise SettingsError(
             f"CALBRIDGE_QUEUE_URL must be a sqlite:///path, redis://host:port/db or "
-            f"postgresql://user@host/db URL, not {value!r}"
+            f"postgresql://user@host/db URL, not {shown}"
         )
     return value

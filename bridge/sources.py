@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 from bridge.upstream.base import SourceClient
 from bridge.upstream.tagmango import TagMangoClient, TagMangoConfig
 from bridge.upstream.trainercentral import TrainerCentralClient, TrainerCentralConfig
 from feeds.model import SourceKind
+
+MAX_PARTITION_KEY = 255  # fetch_states.partition_key
 
 
 class SourceConfigError(ValueError):
@@ -31,19 +34,21 @@ class Partition:
 
     @property
     def key(self) -> str:
+        """The filters as stored with the fetch state: "user=…&mangoes=a,b", each value
+        percent-encoded, so any id reads back the same (`from_key`)."""
         parts = []
         if self.user:
-            parts.append(f"user={self.user}")
+            parts.append(f"user={quote(self.user, safe='')}")
         if self.mangoes:
-            parts.append("mangoes=" + ",".join(self.mangoes))
+            parts.append("mangoes=" + ",".join(quote(m, safe="") for m in self.mangoes))
         return "&".join(parts)
 
     @classmethod
     def from_key(cls, source_id: int, key: str) -> Partition:
         """The partition whose `key` is `key` (as stored with its fetch state)."""
         fields = dict(part.split("=", 1) for part in key.split("&") if "=" in part)
-        mangoes = tuple(m for m in fields.get("mangoes", "").split(",") if m)
-        return cls(source_id, fields.get("user") or None, mangoes)
+        mangoes = tuple(unquote(m) for m in fields.get("mangoes", "").split(",") if m)
+        return cls(source_id, unquote(fields.get("user", "")) or None, mangoes)
 
 
 def partition_for(source_id: int, kind: str, filters: Mapping[str, Any]) -> Partition:
@@ -55,7 +60,13 @@ def partition_for(source_id: int, kind: str, filters: Mapping[str, Any]) -> Part
             "--user and --mangoes narrow TagMango sources only; "
             f"source {source_id} is a {kind} source"
         )
-    return Partition(source_id, user, mangoes)
+    partition = Partition(source_id, user, mangoes)
+    if len(partition.key) > MAX_PARTITION_KEY:
+        raise SourceConfigError(
+            f"--user and --mangoes together are too long ({len(partition.key)} characters "
+            f"once encoded, at most {MAX_PARTITION_KEY})"
+        )
+    return partition
 
 
 def tagmango_config(

@@ -44,11 +44,13 @@ class Delivery:
         return self.event is None or self.event in WEBINAR_EVENTS
 
 
-def webhook_url(app: Services, source: SourceRow) -> str | None:
-    """The source's secret webhook URL (TagMango sources only)."""
+def webhook_url(app: Services, source: SourceRow, *, create: bool = True) -> str | None:
+    """The source's secret webhook URL (TagMango sources only), its secret created on first
+    use unless `create` is False (listings: they never write)."""
     if source.kind != SourceKind.TAGMANGO:
         return None
-    return f"{app.settings.public_url}{HOOK_PATH}/{app.store.webhook_secret(source.id)}"
+    secret = app.store.webhook_secret(source.id, create=create)
+    return None if secret is None else f"{app.settings.public_url}{HOOK_PATH}/{secret}"
 
 
 def register(app: Services, source: SourceRow) -> list[str]:
@@ -97,13 +99,16 @@ def handle_delivery(app: Services, source: SourceRow, body: bytes, event: str | 
     delivery = parse_delivery(body, event)
     digest = hashlib.sha256(f"{delivery.event}\n".encode() + body).hexdigest()
     now = app.clock()
-    if not app.store.record_delivery(source.id, digest, now):
+    if app.store.delivery_seen(source.id, digest):
         return "duplicate"
     if delivery.recordings:
         app.store.save_recordings(source.id, delivery.recordings, now)
-    if not delivery.triggers_refresh:
-        return "ignored"
-    for source_id, key in app.store.source_partitions(source.id):
-        partition = Partition.from_key(source_id, key)
-        app.refreshes.request(partition, priority=Priority.FORCED, force=True)
-    return "queued"
+    if delivery.triggers_refresh:
+        for source_id, key in app.store.source_partitions(source.id):
+            partition = Partition.from_key(source_id, key)
+            app.refreshes.request(partition, priority=Priority.WEBHOOK, force=True)
+    # Noted once acted on: if the above failed (a 500), TagMango's next attempt is not a
+    # "duplicate". Two copies arriving together may both act: the claims make that harmless.
+    if not app.store.record_delivery(source.id, digest, now):
+        return "duplicate"
+    return "queued" if delivery.triggers_refresh else "ignored"

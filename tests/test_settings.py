@@ -159,3 +159,9 @@ def test_the_job_queue_defaults_to_a_file_in_the_instance_folder(tmp_path: Path)
 def test_an_unknown_queue_url_is_refused_with_the_choices(tmp_path: Path, value: str) -> None:
     with pytest.raises(SettingsError, match="CALBRIDGE_QUEUE_URL must be a sqlite:///path"):
         settings(tmp_path, CALBRIDGE_QUEUE_URL=value)
+
+
+def test_a_refused_queue_url_never_shows_its_password(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as refused:
+        settings(tmp_path, CALBRIDGE_QUEUE_URL="amqp://guest:hunter2@rabbit/")
+    assert "hunter2" not in str(refused.value) and "amqp://" in str(refused.value)

@@ -167,7 +167,6 @@ class PartitionFetcher:
             error=None,
             at=finished,
             next_due_at=next_due_after_success(state, finished, self.ttl, merged.confirm_at),
-            changed=merged.changed_anything,
         )
         if merged.holds_started:  # each hold once, when it starts, however long it lasts
             self.metrics.cancellation_holds.labels(name).inc(merged.holds_started)

@@ -26,8 +26,9 @@ class Priority(IntEnum):
 
     IDLE = 0  # due by the schedule, nobody polls it
     POLLED = 10  # due by the schedule, subscribers read it
+    WEBHOOK = 15  # upstream said the source changed
     READER = 20  # a subscriber is reading stale or missing data now
-    FORCED = 30  # upstream said it changed (a webhook), or a feed was just created
+    NEW_FEED = 30  # a feed was just created: its first subscriber is about to come
 
 
 class RefreshQueue(Protocol):

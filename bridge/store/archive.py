@@ -6,7 +6,8 @@ archive, so the rules below compare a fetch only with earlier fetches of the sam
 Rules (docs/architecture.md, *Identity, history and cancellations*):
 - new occurrence → inserted with sequence 0; first seen = last changed = now;
 - changed content → last changed = now; the sequence rises only when what a calendar shows
-  of the occurrence changed: time, title, status or meeting link (`SIGNIFICANT_FIELDS`);
+  of the occurrence changed: time, title, status, meeting or replay link
+  (`SIGNIFICANT_FIELDS`);
 - an archived occurrence starting inside the fetched window that upstream no longer lists
   → vanished; when it is still upcoming it becomes cancelled (sequence + 1), when it has
   started it is kept as it was, for history;
@@ -51,7 +52,8 @@ from feeds.model import Session, Status
 from .rows import ArchiveChange, ChangeKind, MergeResult, StoreError
 from .tables import ArchivedSessionTable
 
-SIGNIFICANT_FIELDS = ("start", "end", "title", "status", "meeting_url")
+# A replay link counts: clients that only look at SEQUENCE would never show it otherwise.
+SIGNIFICANT_FIELDS = ("start", "end", "title", "status", "meeting_url", "recording_url")
 # A fetch that would cancel more than this share of a partition's upcoming occurrences, and at
 # least HOLD_MIN_VANISHING of them, is held until a second read confirms it.
 HOLD_SHARE = 0.5

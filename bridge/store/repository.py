@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
 
 from feeds.model import Session
 
@@ -21,7 +21,7 @@ from .feed_queries import FeedQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .schedule_queries import ScheduleQueries
 from .source_queries import SourceQueries
-from .tables import ArchivedSessionTable, SourceTable
+from .tables import ArchivedSessionTable, FetchStateTable, SourceTable
 from .webhook_queries import WebhookQueries
 
 
@@ -79,6 +79,15 @@ class Store(SourceQueries, FeedQueries, ScheduleQueries, ChangeLogQueries, Webho
                 unidentified=unidentified,
             )
             log_changes(db, (source_id, partition_key), merged.changes, now)
+            if merged.changed_anything:  # render caches key on it: bumped with the data
+                db.execute(
+                    update(FetchStateTable)
+                    .where(
+                        FetchStateTable.source_id == source_id,
+                        FetchStateTable.partition_key == partition_key,
+                    )
+                    .values(data_version=FetchStateTable.data_version + 1)
+                )
             return merged
 
     def archived_sessions(

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .base import StoreBase, aware_utc, upsert
 from .rows import FetchState, NotFound, PartitionLike, partition_of
@@ -92,24 +94,21 @@ class ScheduleQueries(StoreBase):
         """
         source_id, partition_key = partition_of(partition)
         now = aware_utc(now, "registration time")
+        key = {"source_id": source_id, "partition_key": partition_key}
         with self._write() as db:
-            row = db.get(FetchStateTable, (source_id, partition_key))
-            if row is None:
-                if db.get(SourceTable, source_id) is None:
-                    raise NotFound(f"no source with id {source_id}")
-                row = FetchStateTable(
-                    source_id=source_id,
-                    partition_key=partition_key,
-                    horizon_days=horizon_days,
-                    next_due_at=now,
-                    force_requested=False,
-                    data_version=0,
-                )
-                db.add(row)
-            elif row.horizon_days < horizon_days:
-                row.horizon_days = horizon_days
-                row.next_due_at = now
-            db.flush()
+            if db.get(SourceTable, source_id) is None:
+                raise NotFound(f"no source with id {source_id}")
+            insert = sqlite_insert if db.get_bind().dialect.name == "sqlite" else postgresql_insert
+            new = {**key, "horizon_days": horizon_days, "next_due_at": now}
+            # Two first readers of a new feed may register it at once: one insert wins.
+            db.execute(insert(FetchStateTable).values(**new).on_conflict_do_nothing())
+            db.execute(
+                update(FetchStateTable)
+                .where(_key_of(partition), FetchStateTable.horizon_days < horizon_days)
+                .values(horizon_days=horizon_days, next_due_at=now)
+            )
+            row = db.get(FetchStateTable, (source_id, partition_key), populate_existing=True)
+            assert row is not None
             return _state(row)
 
     def claim_refresh(self, partition: PartitionLike, now: datetime, *, force: bool) -> bool:
@@ -203,7 +202,6 @@ class ScheduleQueries(StoreBase):
         *,
         started_at: datetime | None = None,
         next_due_at: datetime | None = None,
-        changed: bool = False,
     ) -> None:
         """Note the outcome of a fetch of a partition (or a source id: the whole source).
 
@@ -211,8 +209,7 @@ class ScheduleQueries(StoreBase):
         on the source's summary. The first failure after a success also sets the partition's
         failing_since (to `started_at`, when the failed fetch began, else `at`); later
         failures keep it, and a success clears it, so every worker and a restart date the
-        outage alike. `next_due_at` schedules the next fetch; `changed` (the fetch changed
-        the archive) raises the data version.
+        outage alike. `next_due_at` schedules the next fetch.
         """
         source_id, partition_key = partition_of(partition)
         at = aware_utc(at, "fetch time")
@@ -237,13 +234,11 @@ class ScheduleQueries(StoreBase):
                 since = aware_utc(started_at, "fetch start") if started_at is not None else at
                 state = {**key, **values, "failing_since": since}
                 upsert(db, FetchStateTable, state, list(key), keep=["failing_since"])
-            schedule: dict[str, Any] = {}
             if next_due_at is not None:
-                schedule["next_due_at"] = aware_utc(next_due_at, "next fetch time")
-            if changed:
-                schedule["data_version"] = FetchStateTable.data_version + 1
-            if schedule:
-                db.execute(update(FetchStateTable).where(_key_of(partition)).values(**schedule))
+                due = aware_utc(next_due_at, "next fetch time")
+                db.execute(
+                    update(FetchStateTable).where(_key_of(partition)).values(next_due_at=due)
+                )
 
     def schedule_summary(self, now: datetime, polled_since: datetime) -> tuple[int, int, float]:
         """(partitions, partitions queued, age in seconds of the oldest good data among the

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from bridge.crypto import CredentialError
 from bridge.signing import hash_token, new_token
 
 from .base import StoreBase, aware_utc, upsert
@@ -31,8 +32,9 @@ DELIVERY_MEMORY = timedelta(days=1)
 class WebhookQueries(StoreBase):
     """Store methods behind `POST /hooks/tagmango/<secret>`."""
 
-    def webhook_secret(self, source_id: int) -> str:
-        """The source's webhook secret, created on first use (≥ 128 random bits)."""
+    def webhook_secret(self, source_id: int, *, create: bool = True) -> str | None:
+        """The source's webhook secret (≥ 128 random bits), created on first use unless
+        `create` is False (then None when there is none, or when it cannot be opened)."""
         with self._read() as db:
             sealed = db.scalar(
                 select(WebhookSecretTable.secret_encrypted).where(
@@ -40,7 +42,14 @@ class WebhookQueries(StoreBase):
                 )
             )
         if sealed is not None:
-            return str(self._box.decrypt(sealed)["secret"])
+            try:
+                return str(self._box.decrypt(sealed)["secret"])
+            except CredentialError:
+                if not create:
+                    return None
+                raise
+        if not create:
+            return None
         secret = new_token()
         try:
             with self._write() as db:
@@ -54,7 +63,7 @@ class WebhookQueries(StoreBase):
                     )
                 )
         except IntegrityError:  # created by a concurrent caller: use theirs
-            return self.webhook_secret(source_id)
+            return self.webhook_secret(source_id, create=False)
         return secret
 
     def source_for_webhook(self, secret: str) -> SourceRow | None:
@@ -66,6 +75,11 @@ class WebhookQueries(StoreBase):
                 .where(WebhookSecretTable.secret_hash == hash_token(secret))
             )
             return None if row is None else source_row(row)
+
+    def delivery_seen(self, source_id: int, digest: str) -> bool:
+        """Whether this delivery was handled before."""
+        with self._read() as db:
+            return db.get(WebhookDeliveryTable, (source_id, digest)) is not None
 
     def record_delivery(self, source_id: int, digest: str, at: datetime) -> bool:
         """Note a delivery; False when the same one was noted before (a duplicate)."""

@@ -37,6 +37,7 @@ def upgrade() -> None:
             sa.Column("data_version", sa.Integer(), nullable=False, server_default="0")
         )
         batch_op.create_index("ix_fetch_states_next_due_at", ["next_due_at"])
+    op.execute("UPDATE fetch_states SET next_due_at = CURRENT_TIMESTAMP")
 
 
 def downgrade() -> None:
