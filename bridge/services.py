@@ -6,6 +6,7 @@ Flask app, and `services()` finds them inside a request.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from bridge.store import Store
 from bridge.upstream.budget import add_budget_listener, configure_budgets
 
 Clock = Callable[[], datetime]
+SUMMARY_MAX_AGE = 1.0  # seconds a scrape's schedule summary serves the other gauges
 
 
 def utcnow() -> datetime:
@@ -99,18 +101,29 @@ def build_services(
 
 
 def _watch_schedule(metrics: Metrics, store: Store, queue: JobQueue, clock: Clock) -> None:
-    def summary() -> tuple[int, int, float]:
-        now = clock()
-        return store.schedule_summary(now, now - POLLED_WITHIN)
+    """Gauges of the shared schedule, read from the database when /metrics is scraped (one
+    query per scrape for the three of them), and the budgets' grants."""
+    read: list[tuple[float, tuple[int, int, float]]] = []
+
+    def summary(field: int) -> float:
+        if not read or time.monotonic() - read[0][0] > SUMMARY_MAX_AGE:
+            now = clock()
+            read[:] = [(time.monotonic(), store.schedule_summary(now, now - POLLED_WITHIN))]
+        return read[0][1][field]
 
     metrics.watch("calbridge_queue_depth", "Refresh jobs waiting in the job queue.", queue.depth)
     metrics.watch(
-        "calbridge_partitions", "Partitions (upstream queries) scheduled.", lambda: summary()[0]
+        "calbridge_partitions", "Partitions (upstream queries) scheduled.", lambda: summary(0)
+    )
+    metrics.watch(
+        "calbridge_partitions_queued",
+        "Partitions with a refresh job queued (claimed in the database).",
+        lambda: summary(1),
     )
     metrics.watch(
         "calbridge_partition_data_age_seconds",
         "Age of the oldest good data among the partitions subscribers read.",
-        lambda: summary()[2],
+        lambda: summary(2),
     )
 
     def count_grant(budget: str, waited: float) -> None:

@@ -253,8 +253,6 @@ class ScheduleQueries(StoreBase):
                     func.min(case((polled, FetchStateTable.last_success_at))),
                 )
             ).one()
-        if oldest is not None and oldest.tzinfo is None:  # SQLite returns the raw value
-            oldest = oldest.replace(tzinfo=now.tzinfo)
         age = (now - oldest).total_seconds() if oldest is not None else 0.0
         return count, queued, max(0.0, age)
 
