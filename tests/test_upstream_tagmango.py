@@ -451,15 +451,16 @@ def test_a_list_that_changes_once_is_read_again_completely(connect: Any) -> None
 
 
 def test_the_client_budget_keeps_a_burst_within_the_server_budget(connect: Any) -> None:
-    # The server's window is a little shorter than the client's: requests arrive a few
-    # milliseconds after the client stamps them.
-    sim = TagMangoSimulator(FULL_SEED, budget=(8, 0.35))
-    http = UpstreamHTTP("tm-test", budget=RateBudget(8, 0.5), max_attempts=1)
+    # The server's window is shorter than the client's: requests arrive after the client
+    # stamps them, and on a loaded machine one batch can arrive late and the next on time, so
+    # the server must tolerate up to 0.6 s of such jitter.
+    sim = TagMangoSimulator(FULL_SEED, budget=(8, 0.4))
+    http = UpstreamHTTP("tm-test", budget=RateBudget(8, 1.0), max_attempts=1)
     began = time.monotonic()
     result = connect(sim, http=http, page_size=7, concurrency=6).fetch(START, END)
     assert_complete(result, FULL_SEED)
     assert {r.status for r in sim.requests} == {200}
-    assert time.monotonic() - began >= 1.0  # 19 requests at 8 per 0.5 s need two waits
+    assert time.monotonic() - began >= 2.0  # 19 requests at 8 per second need two waits
 
 
 def test_clients_of_one_key_share_one_budget() -> None:
