@@ -122,6 +122,17 @@ class StoreBase:
             yield db
 
 
+def _insert(db: DbSession, table: type[Any]) -> Any:
+    """The dialect's INSERT (with ON CONFLICT support) for `table`."""
+    insert = sqlite_insert if db.get_bind().dialect.name == "sqlite" else postgresql_insert
+    return insert(table)
+
+
+def insert_unless_present(db: DbSession, table: type[Any], values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL; whether a row was added."""
+    return bool(db.execute(_insert(db, table).values(**values).on_conflict_do_nothing()).rowcount)
+
+
 def upsert(
     db: DbSession,
     table: type[Any],
@@ -133,9 +144,7 @@ def upsert(
 
     Columns named in `keep` are only filled in when the existing row has them NULL.
     """
-    dialect = db.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = insert(table).values(**values)
+    statement = _insert(db, table).values(**values)
     updates = {name: statement.excluded[name] for name in values if name not in keys}
     for name in keep:
         updates[name] = func.coalesce(table.__table__.c[name], statement.excluded[name])

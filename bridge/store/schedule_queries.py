@@ -19,10 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .base import StoreBase, aware_utc, upsert
+from .base import StoreBase, aware_utc, insert_unless_present, upsert
 from .rows import FetchState, NotFound, PartitionLike, partition_of
 from .tables import FeedTable, FetchStateTable, SourceTable
 
@@ -98,10 +96,9 @@ class ScheduleQueries(StoreBase):
         with self._write() as db:
             if db.get(SourceTable, source_id) is None:
                 raise NotFound(f"no source with id {source_id}")
-            insert = sqlite_insert if db.get_bind().dialect.name == "sqlite" else postgresql_insert
             new = {**key, "horizon_days": horizon_days, "next_due_at": now}
             # Two first readers of a new feed may register it at once: one insert wins.
-            db.execute(insert(FetchStateTable).values(**new).on_conflict_do_nothing())
+            insert_unless_present(db, FetchStateTable, new)
             db.execute(
                 update(FetchStateTable)
                 .where(_key_of(partition), FetchStateTable.horizon_days < horizon_days)

@@ -6,14 +6,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from bridge.crypto import CredentialError
 from bridge.signing import hash_token, new_token
 
-from .base import StoreBase, aware_utc, upsert
+from .base import StoreBase, aware_utc, insert_unless_present, upsert
 from .rows import NotFound, SourceRow
 from .source_queries import source_row
 from .tables import (
@@ -85,10 +83,7 @@ class WebhookQueries(StoreBase):
         """Note a delivery; False when the same one was noted before (a duplicate)."""
         values = {"source_id": source_id, "digest": digest, "received_at": aware_utc(at, "now")}
         with self._write() as db:
-            dialect = db.get_bind().dialect.name
-            insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-            statement = insert(WebhookDeliveryTable).values(**values).on_conflict_do_nothing()
-            return bool(db.execute(statement).rowcount)
+            return insert_unless_present(db, WebhookDeliveryTable, values)
 
     def forget_deliveries(self, received_before: datetime) -> None:
         table = WebhookDeliveryTable

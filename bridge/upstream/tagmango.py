@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.upstream.base import FetchResult, SourceClient
-from bridge.upstream.budget import budget_for
+from bridge.upstream.budget import SharedBudget, budget_for
 from bridge.upstream.errors import UpstreamProtocolError, UpstreamUnavailable
 from bridge.upstream.http import UpstreamHTTP
 from feeds.model import Session
@@ -65,6 +65,11 @@ class PageCounts:
 
     calls: int
     groups: int
+
+
+def api_key_budget(token: str) -> SharedBudget:
+    """The rate budget every request with this API key spends (named by a hash of the key)."""
+    return budget_for("tagmango:" + hashlib.sha256(token.encode()).hexdigest()[:24], *RATE_LIMIT)
 
 
 def timezone_offset_minutes(zone: str, at: datetime) -> int:
@@ -165,8 +170,7 @@ class TagMangoClient(SourceClient):
         self._now = now or (lambda: datetime.now(UTC))
         self._owns_http = http is None
         if http is None:
-            key = "tagmango:" + hashlib.sha256(config.token.encode()).hexdigest()[:24]
-            http = UpstreamHTTP(config.name, budget=budget_for(key, *RATE_LIMIT))
+            http = UpstreamHTTP(config.name, budget=api_key_budget(config.token))
         self.http = http
         self.url = config.api_base.rstrip("/") + VIDEO_CALLS_PATH
         self.auth_error_message = (

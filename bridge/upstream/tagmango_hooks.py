@@ -8,12 +8,10 @@ URL, because a delivery's body does not say which event it is (docs/upstream-api
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import urlencode
 
-from bridge.upstream.budget import budget_for
 from bridge.upstream.http import UpstreamHTTP
-from bridge.upstream.tagmango import RATE_LIMIT, TagMangoConfig
+from bridge.upstream.tagmango import TagMangoConfig, api_key_budget
 
 REGISTER_PATH = "/api/v1/integration/webhook/webhook"
 WEBINAR_EVENTS = ("webinar.created.single", "webinar.created.recurring", "webinar.completed.all")
@@ -27,11 +25,10 @@ def event_url(hook_url: str, event: str) -> str:
 def register_webhooks(config: TagMangoConfig, hook_url: str) -> list[str]:
     """Register `hook_url` for every webinar event; returns the events registered. Raises
     UpstreamError (an auth error names the API key) on the first refusal."""
-    key = "tagmango:" + hashlib.sha256(config.token.encode()).hexdigest()[:24]
     url = config.api_base.rstrip("/") + REGISTER_PATH
     headers = {"x-api-key": config.token, "Accept": "application/json"}
     registered = []
-    with UpstreamHTTP(config.name, budget=budget_for(key, *RATE_LIMIT)) as http:
+    with UpstreamHTTP(config.name, budget=api_key_budget(config.token)) as http:
         for event in WEBINAR_EVENTS:
             http.send(
                 "POST",
