@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -63,3 +64,18 @@ def create_feed(env: BridgeEnv, *extra: str) -> dict[str, Any]:
 def feed_window(now: datetime | None = None) -> tuple[datetime, datetime]:
     now = now or datetime.now(UTC)
     return now - timedelta(days=40), now + timedelta(days=200)
+
+
+T = TypeVar("T")
+
+
+def eventually(
+    read: Callable[[], T], done: Callable[[T], bool], seconds: float = 15.0, every: float = 0.2
+) -> T:
+    """What `read` gives once `done` holds (or at the deadline, for the caller to assert on):
+    a background refresh lands some time after the upstream change that calls for it, and
+    feeds are served from stored data meanwhile."""
+    deadline = time.monotonic() + seconds
+    while not done(value := read()) and time.monotonic() < deadline:
+        time.sleep(every)
+    return value

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import functools
 import re
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import httpx
 import icalendar
@@ -17,7 +14,7 @@ import icalendar
 from bridge.simulator.combined import Simulators
 from bridge.simulator.tagmango import Fault, SimCall
 from bridge.web.join import JOIN_GRACE
-from tests.e2e.conftest import add_sources, create_feed, feed_window
+from tests.e2e.conftest import add_sources, create_feed, eventually, feed_window
 from tests.e2e.processes import ADMIN_TOKEN
 from tests.ical_validators import Occurrence, validate_feed
 
@@ -81,22 +78,9 @@ def future_single_call(simulators: Simulators) -> SimCall:
     )
 
 
-T = TypeVar("T")
-
-
 def is_cancelled(body: bytes, call_id: str) -> bool:
     events = icalendar.Calendar.from_ical(body).walk("VEVENT")
     return any(call_id in str(e["UID"]) and e.get("STATUS") == "CANCELLED" for e in events)
-
-
-def eventually(read: Callable[[], T], done: Callable[[T], bool], seconds: float = 15.0) -> T:
-    """What `read` gives once `done` holds (or at the deadline): the background refresh picks
-    up an upstream change within about a TTL (the tests run with CALBRIDGE_CACHE_TTL=1) and
-    feeds are served from stored data meanwhile."""
-    deadline = time.monotonic() + seconds
-    while not done(value := read()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return value
 
 
 def test_cli_feed_validates_and_holds_exactly_the_upstream_occurrences(

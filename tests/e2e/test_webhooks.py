@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import httpx
 import icalendar
@@ -18,20 +16,12 @@ from lxml import html
 
 from bridge.simulator.combined import Simulators
 from bridge.simulator.tagmango import SimCall
-from tests.e2e.conftest import add_sources, create_feed
+from tests.e2e.conftest import add_sources, create_feed, eventually
 from tests.e2e.processes import ADMIN_TOKEN, BridgeEnv, BridgeServer
 from tests.ical_validators import validate_feed
 
-T = TypeVar("T")
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 LANDS_WITHIN = 5.0  # the target: webhook received → feed changed
-
-
-def eventually(read: Callable[[], T], done: Callable[[T], bool], seconds: float) -> T:
-    deadline = time.monotonic() + seconds
-    while not done(value := read()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
 
 
 def summaries(body: bytes) -> dict[str, str]:
@@ -85,6 +75,7 @@ def test_a_change_upstream_lands_in_seconds_despite_a_one_hour_ttl(hooked) -> No
         lambda: httpx.get(feed["ics_url"], timeout=30).content,
         lambda body: "Moved to the evening" in summaries(body).values(),
         LANDS_WITHIN,
+        every=0.1,
     )
     assert "Moved to the evening" in summaries(changed).values()
     validate_feed(
@@ -112,6 +103,7 @@ def test_the_replay_link_shows_in_the_feed_and_on_the_page(hooked) -> None:  # t
         lambda: httpx.get(feed["ics_url"], timeout=30).content,
         lambda body: replay.encode() in body.replace(b"\r\n ", b""),
         LANDS_WITHIN,
+        every=0.1,
     )
     assert f"Watch the recording: {replay}".encode() in body.replace(b"\r\n ", b"")
     page = html.fromstring(httpx.get(feed["page_url"], timeout=30).content)
@@ -166,6 +158,7 @@ def test_changes_since_n_across_a_restart(
         lambda: httpx.get(url, params={"since": seen}, headers=ADMIN, timeout=30).json()["changes"],
         bool,
         LANDS_WITHIN,
+        every=0.1,
     )
     server.stop()
     server.start()
