@@ -291,8 +291,17 @@ def test_concurrent_cold_requests_cause_one_refresh_per_source(
     simulators.tagmango.clear_log()
     with ThreadPoolExecutor(50) as pool:
         answers = list(pool.map(lambda _: get(feed["ics_url"]), range(50)))
-    assert {answer.status_code for answer in answers} == {200}, server.log_path.read_text()[-6000:]
-    assert len({answer.content for answer in answers}) == 1
+    # On a loaded machine the first fetch can outlast FIRST_FETCH_WAIT: those requests get a
+    # 503 with Retry-After, as designed, and a client's retry then gets the feed.
+    waited_out = [answer for answer in answers if answer.status_code == 503]
+    assert all(answer.headers.get("Retry-After") for answer in waited_out)
+    if waited_out:
+        answers.append(
+            eventually(lambda: get(feed["ics_url"]), lambda answer: answer.status_code == 200)
+        )
+    served = [answer for answer in answers if answer.status_code != 503]
+    assert {answer.status_code for answer in served} == {200}, server.log_path.read_text()[-6000:]
+    assert len({answer.content for answer in served}) == 1
     first_pages = [r for r in simulators.tagmango.requests if r.args.get("page") == "1"]
     talk_walks = [r for r in simulators.trainercentral.requests if r.params.get("si") == "0"]
     assert len(first_pages) == 1
