@@ -33,6 +33,7 @@ from bridge.signing import JoinSigner
 from bridge.sources import Partition, partition_for
 from bridge.store import FeedRow, FetchState, Store
 from bridge.store.schedule_queries import QUEUED_MAX_AGE
+from feeds.calendar_objects import CalendarObject, calendar_objects
 from feeds.fitting import fit_feed
 from feeds.ical import FeedOptions, render_feed
 from feeds.ical_index import FeedIndex
@@ -52,8 +53,9 @@ RETRY_AFTER_NO_DATA = 10
 RETRY_AFTER_FAILING = 60
 # A subscriber's read is written to the partition's fetch state at most this often.
 POLL_NOTE_EVERY = timedelta(minutes=10)
-# The bytes of rendered feeds a process keeps (an entry counts its body twice: the body and
-# its event index, built on the first join click, are of about the same size).
+# The bytes of rendered feeds a process keeps (an entry counts its body twice, as the body and
+# its event index, built on the first join click, are of about the same size, plus the bytes
+# of its CalDAV objects once a CalDAV client asked for them).
 RENDER_CACHE_BYTES = 32 * 1024 * 1024
 RENDER_LOCK_STRIPES = 64
 
@@ -66,6 +68,11 @@ class _CachedRender:
     rendered_at: float
     feed: RenderedFeed
     index: FeedIndex | None = None  # its events by UID, built on the first lookup (event_index)
+    objects: list[CalendarObject] | None = None  # built on the first CalDAV request
+
+    def weight(self) -> int:
+        """Its bytes, as the render cache counts them (the index about equals the body)."""
+        return 2 * len(self.feed.body) + sum(len(o.data) for o in self.objects or ())
 
 
 class FeedRenderer:
@@ -91,7 +98,7 @@ class FeedRenderer:
         self._guard = threading.Lock()
         self._render_locks = [threading.Lock() for _ in range(RENDER_LOCK_STRIPES)]
         self._renders: LRUCache[RenderKey, _CachedRender] = LRUCache(
-            RENDER_CACHE_BYTES, getsizeof=lambda entry: 2 * len(entry.feed.body)
+            RENDER_CACHE_BYTES, getsizeof=_CachedRender.weight
         )
         self._states: TTLCache[Partition, FetchState] = TTLCache(
             STATE_CACHE_SIZE, STATE_MAX_AGE, timer=time.monotonic
@@ -351,6 +358,24 @@ class FeedRenderer:
                 if entry.index is None:
                     entry.index = self._build_index(view)
         return entry.index
+
+    def calendar_objects(self, view: FeedView) -> list[CalendarObject]:
+        """The view's plain feed as CalDAV objects, one per UID: built once per rendered feed
+        and kept in its cache entry (which then weighs their bytes too). Raises
+        FeedUnavailable like `render`."""
+        key = (view.owner, view.scope, False)
+        entry, _, _ = self._current_render(view, expand=False)
+        if entry.objects is None:
+            with self._lock_for(key):  # single-flight
+                if entry.objects is None:
+                    now = self.clock()
+                    sessions = self.sessions(view.feed, self.partitions(view.feed), now)
+                    options = self.options(view, expand=False, now=now)
+                    entry.objects = calendar_objects(sessions, options)
+                    with self._guard:
+                        if self._renders.get(key) is entry:
+                            self._renders[key] = entry  # weighed again, with its objects
+        return entry.objects
 
     def _build_index(self, view: FeedView) -> FeedIndex:
         now = self.clock()

@@ -21,6 +21,7 @@ never been rotated (then the token they were published under is still the curren
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -36,6 +37,19 @@ MAX_JOIN_TOKEN_LENGTH = 2048  # longer input is refused before any decoding work
 def new_token() -> str:
     """A fresh random URL-safe token (24 bytes = 192 bits of entropy, 32 characters)."""
     return secrets.token_urlsafe(24)
+
+
+def caldav_password(token: str) -> str:
+    """The CalDAV password of the feed or share link whose token is `token`, such as
+    `k7qp2-m4xdr-...`: 100 bits in 4 groups of 5 letters and digits, to type on a phone.
+
+    Derived from the token, so the subscribe page (opened with the token) can show it again
+    and rotating the token changes it; one-way, so the password does not reveal the feed URL.
+    Only its `hash_token` is stored.
+    """
+    digest = hashlib.sha256(b"calbridge caldav password\x00" + token.encode("utf-8")).digest()
+    letters = base64.b32encode(digest).decode("ascii").lower()[:20]
+    return "-".join(letters[i : i + 5] for i in range(0, 20, 5))
 
 
 def hash_token(token: str) -> str:

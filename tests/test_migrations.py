@@ -38,6 +38,8 @@ TABLES = {
     "webhook_secrets",
     "webhook_deliveries",
     "recordings",
+    "caldav_collections",
+    "caldav_objects",
 }
 
 

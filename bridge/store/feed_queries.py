@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
-from bridge.signing import hash_token, new_token
+from bridge.signing import caldav_password, hash_token, new_token
 from feeds.model import Scope
 
 from .base import StoreBase, aware_utc, check_json_object, storable_id
@@ -168,6 +168,7 @@ class FeedQueries(StoreBase):
                 filters=filters,
                 alarm_minutes=alarm_minutes,
                 token_hash=hash_token(token),
+                caldav_password_hash=hash_token(caldav_password(token)),
                 created_at=self._clock(),
                 sources=[
                     FeedSourceTable(source_id=source_id, position=position)
@@ -202,6 +203,7 @@ class FeedQueries(StoreBase):
             if row.revoked_at is not None:
                 raise StoreError(f"feed {feed_id} is revoked; create a new feed instead")
             row.token_hash = hash_token(token)
+            row.caldav_password_hash = hash_token(caldav_password(token))
             row.rotated_at = self._clock()
         return token
 
@@ -235,6 +237,7 @@ class FeedQueries(StoreBase):
                 feed_id=feed_id,
                 scope=share_scope.value,
                 token_hash=hash_token(token),
+                caldav_password_hash=hash_token(caldav_password(token)),
                 created_at=self._clock(),
                 expires_at=expires_at,
             )

@@ -16,6 +16,7 @@ from feeds.model import Session
 
 from .archive import merge_into_archive, to_session
 from .base import aware_utc
+from .caldav_queries import CalDavQueries
 from .change_log import ChangeLogQueries, log_changes, prune_changes
 from .feed_queries import FeedQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
@@ -25,7 +26,14 @@ from .tables import ArchivedSessionTable, FetchStateTable, SourceTable
 from .webhook_queries import WebhookQueries
 
 
-class Store(SourceQueries, FeedQueries, ScheduleQueries, ChangeLogQueries, WebhookQueries):
+class Store(
+    SourceQueries,
+    FeedQueries,
+    ScheduleQueries,
+    ChangeLogQueries,
+    WebhookQueries,
+    CalDavQueries,
+):
     """Sources, feeds, share links, the session archive, upstream tokens and rendered feeds."""
 
     # -- session archive ---------------------------------------------------------------------

@@ -107,6 +107,7 @@ class FeedTable(Base):
     filters: Mapped[dict[str, Any]] = mapped_column(JSON)
     alarm_minutes: Mapped[int | None] = mapped_column(Integer)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    caldav_password_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -139,6 +140,7 @@ class ShareTable(Base):
     feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    caldav_password_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -281,3 +283,30 @@ class RecordingTable(Base):
     upstream_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CalDavCollectionTable(Base):
+    """The sync state of one CalDAV collection (a feed's or a share link's view): its sync
+    number, and a fingerprint of the objects it had then, to see at once that none changed."""
+
+    __tablename__ = "caldav_collections"
+
+    owner: Mapped[str] = mapped_column(String(24), primary_key=True)  # "f12", "s3"
+    sync_number: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Tokens before this number are refused: a removal after them has been forgotten.
+    pruned_through: Mapped[int] = mapped_column(BigInteger)
+
+
+class CalDavObjectTable(Base):
+    """Each object a CalDAV collection has shown: its ETag and the sync number at which it last
+    changed; a removed object stays (deleted_at) until pruned, to report it to sync-collection."""
+
+    __tablename__ = "caldav_objects"
+    __table_args__ = (Index("ix_caldav_objects_owner_sync_number", "owner", "sync_number"),)
+
+    owner: Mapped[str] = mapped_column(String(24), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(512), primary_key=True)
+    etag: Mapped[str] = mapped_column(String(64))
+    sync_number: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,76 @@
+"""A feed split into CalDAV calendar object resources: one per UID, each its own VCALENDAR.
+
+RFC 4791 §4.1 wants each resource to hold one UID: a single event, or a series master with
+its overrides. Each object holds the very VEVENT bytes of the `.ics` feed (the same planning
+and writing of `feeds.ical`, so also its per-event render cache) plus the VTIMEZONE its own
+times need. That VTIMEZONE covers the calendar years of the object's own sessions, not the
+feed's window: the window moves every day and would otherwise change every object's bytes,
+and so its ETag, twice a year, making every CalDAV client download the whole calendar again.
+
+An object's ETag is a hash of its bytes, so it changes exactly when the bytes do; `spans`
+are the instants of its occurrences, for `calendar-query` time ranges (RFC 4791 §9.9: a
+recurring event matches when any occurrence does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feeds.ical import FeedOptions, _event_calendar, _prepare, _Prepared, _vtimezone_bytes
+from feeds.model import Session
+
+__all__ = ["CalendarObject", "calendar_objects", "overlaps"]
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarObject:
+    uid: str
+    data: bytes  # a VCALENDAR: VTIMEZONE (when needed) and the UID's VEVENTs, CRLF lines
+    etag: str  # hex SHA-256 prefix of `data`
+    spans: tuple[tuple[datetime, datetime], ...]  # each occurrence's (start, end)
+
+
+def calendar_objects(sessions: Iterable[Session], options: FeedOptions) -> list[CalendarObject]:
+    """The feed `render_feed(sessions, options)` writes, as one object per UID, in feed order.
+
+    `options.expand` is honoured like the feed's (each occurrence its own object), though
+    CalDAV clients expand series themselves and want the plain feed."""
+    prepared = _prepare(sessions, options)
+    objects = []
+    for block in prepared.blocks:
+        planned = block.planned
+        spans = tuple((s.start, s.end) for s in planned.sessions)
+        own = _Prepared(prepared.ctx, [block], _own_window(prepared, options, spans))
+        data = _event_calendar(own, options, [block])
+        assert data is not None  # one block always makes a calendar
+        etag = hashlib.sha256(data).hexdigest()[:32]
+        objects.append(CalendarObject(planned.uid, data, etag, spans))
+    return objects
+
+
+def _own_window(
+    prepared: _Prepared, options: FeedOptions, spans: tuple[tuple[datetime, datetime], ...]
+) -> tuple[datetime, datetime] | None:
+    """The span an object's VTIMEZONE covers: its own sessions' (whole years, as
+    `feeds.timezones` rounds it), or the feed's window in the rare zone whose rules can be
+    written for the feed's years but not for the object's own."""
+    # Whole UTC years, as feeds.timezones reads a window: objects of the same years then
+    # share one cached VTIMEZONE.
+    first = min(start for start, _ in spans).astimezone(UTC).year
+    last = max(end for _, end in spans).astimezone(UTC).year
+    years = datetime(first, 1, 1, tzinfo=UTC), datetime(last, 12, 31, tzinfo=UTC)
+    if _vtimezone_bytes(options.timezone, *years) is None:
+        return prepared.window
+    return years
+
+
+def overlaps(obj: CalendarObject, start: datetime | None, end: datetime | None) -> bool:
+    """Whether any occurrence of `obj` overlaps [start, end) (None: unbounded), as RFC 4791
+    §9.9 defines it for VEVENTs with a DTEND."""
+    return any(
+        (start is None or occ_end > start) and (end is None or occ_start < end)
+        for occ_start, occ_end in obj.spans
+    )
