@@ -77,7 +77,9 @@ class CalDavQueries(StoreBase):
         with self._read() as db:
             if kind == "f":
                 feed = db.get(FeedTable, int(digits))
-                return (None, None) if feed is None else (_feed_row(feed), feed.caldav_password_hash)
+                if feed is None:
+                    return None, None
+                return _feed_row(feed), feed.caldav_password_hash
             share = db.get(ShareTable, int(digits))
             if share is None:
                 return None, None
@@ -124,7 +126,11 @@ class CalDavQueries(StoreBase):
             return collection.sync_number
 
     def _record(
-        self, db: DbSession, collection: CalDavCollectionTable, objects: dict[str, str], now: datetime
+        self,
+        db: DbSession,
+        collection: CalDavCollectionTable,
+        objects: dict[str, str],
+        now: datetime,
     ) -> None:
         table = CalDavObjectTable
         number = collection.sync_number
@@ -146,7 +152,7 @@ class CalDavQueries(StoreBase):
                     .where(table.owner == collection.owner, table.uid == uid)
                     .values(etag=etag, sync_number=number, deleted_at=None)
                 )
-        gone = [uid for uid, (_, deleted_at) in stored.items() if uid not in objects and not deleted_at]
+        gone = [uid for uid, (_, deleted) in stored.items() if uid not in objects and not deleted]
         if gone:
             db.execute(
                 update(table)
