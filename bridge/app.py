@@ -15,7 +15,7 @@ from bridge.logs import RedactingFilter
 from bridge.services import Services, build_services, utcnow
 from bridge.settings import Settings
 from bridge.sources import build_client
-from bridge.web import api, feeds, headers, hooks, join, pages
+from bridge.web import api, caldav, feeds, headers, hooks, join, pages
 from bridge.web.metrics_access import metrics_refusal
 
 
@@ -38,7 +38,14 @@ def create_app(
     )
     app.extensions["calbridge"] = app_services
 
-    blueprints = (api.blueprint, feeds.blueprint, hooks.blueprint, join.blueprint, pages.blueprint)
+    blueprints = (
+        api.blueprint,
+        caldav.blueprint,
+        feeds.blueprint,
+        hooks.blueprint,
+        join.blueprint,
+        pages.blueprint,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     feeds.install(app, app_services)

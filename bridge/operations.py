@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bridge import webhooks
 from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.jobs.requests import Priority
-from bridge.links import FeedLinks
+from bridge.links import CalDavLogin, FeedLinks
 from bridge.services import Services
 from bridge.sources import SourceConfigError, partition_for
 from feeds.model import Scope, SourceKind
@@ -225,7 +225,7 @@ def create_feed(
         alarm_minutes=alarm_minutes or None,
     )
     app.feeds.prepare(feed, priority=Priority.NEW_FEED)  # queues the first fetch at once
-    return {**feed_info(app, feed), **vars(FeedLinks.for_token(app.settings.public_url, token))}
+    return {**feed_info(app, feed), **_links(app, token, feed.owner)}
 
 
 def check_narrows(source: Any, filters: dict[str, Any]) -> None:
@@ -325,8 +325,7 @@ def rotate_feed(app: Services, feed_id: int) -> dict[str, Any]:
     if feed.revoked_at is not None:
         raise Conflict(f"feed {feed_id} is revoked; create a new feed instead")
     token = app.store.rotate_feed(feed.id)
-    links = FeedLinks.for_token(app.settings.public_url, token)
-    return {**feed_info(app, get_feed(app, feed_id)), **vars(links)}
+    return {**feed_info(app, get_feed(app, feed_id)), **_links(app, token, feed.owner)}
 
 
 def revoke_feed(app: Services, feed_id: int) -> dict[str, Any]:
@@ -381,8 +380,7 @@ def share_feed(
         raise OperationError(f"--scope must be full, no-links or busy, got {scope!r}") from None
     expires_at = parse_expiry(expires, app.clock(), feed.timezone)
     share, token = app.store.create_share(feed.id, share_scope.value, expires_at)
-    links = FeedLinks.for_token(app.settings.public_url, token)
-    return {**share_info(app, share), **vars(links)}
+    return {**share_info(app, share), **_links(app, token, share.owner)}
 
 
 def share_info(app: Services, share: Any) -> dict[str, Any]:
@@ -402,6 +400,15 @@ def revoke_share(app: Services, share_id: int) -> dict[str, Any]:
         raise NotFound(f"no share link with id {share_id}")
     app.store.revoke_share(share_id)
     return share_info(app, app.store.share(share_id))
+
+
+def _links(app: Services, token: str, owner: str) -> dict[str, str]:
+    """A new token's addresses and CalDAV login (shown this once: only hashes are stored)."""
+    public_url = app.settings.public_url
+    return {
+        **vars(FeedLinks.for_token(public_url, token)),
+        **vars(CalDavLogin.for_token(public_url, token, owner)),
+    }
 
 
 def _iso(value: datetime | None) -> str | None:

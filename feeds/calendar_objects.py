@@ -14,15 +14,20 @@ recurring event matches when any occurrence does).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from feeds.ical import FeedOptions, _event_calendar, _prepare, _Prepared, _vtimezone_bytes
+from feeds.ical import FeedOptions, _prepare, _Prepared, _render_block, _vtimezone_bytes
+from feeds.ical_events import calendar_component
+from feeds.ical_text import serialize
 from feeds.model import Session
 
-__all__ = ["CalendarObject", "calendar_objects", "overlaps"]
+__all__ = ["CalendarObject", "calendar_objects", "overlaps", "timezone_calendar"]
+
+_END = b"END:VCALENDAR\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +44,18 @@ def calendar_objects(sessions: Iterable[Session], options: FeedOptions) -> list[
     `options.expand` is honoured like the feed's (each occurrence its own object), though
     CalDAV clients expand series themselves and want the plain feed."""
     prepared = _prepare(sessions, options)
+    head = _head()
     objects = []
     for block in prepared.blocks:
         planned = block.planned
         spans = tuple((s.start, s.end) for s in planned.sessions)
-        own = _Prepared(prepared.ctx, [block], _own_window(prepared, options, spans))
-        data = _event_calendar(own, options, [block])
-        assert data is not None  # one block always makes a calendar
+        parts = [head]
+        if block.uses_zone:
+            window = _own_window(prepared, options, spans)
+            assert window is not None  # a zoned event implies a window with a VTIMEZONE
+            parts.append(_vtimezone_bytes(options.timezone, *window) or b"")
+        parts += [_render_block(block, prepared.ctx), _END]
+        data = b"".join(parts)
         etag = hashlib.sha256(data).hexdigest()[:32]
         objects.append(CalendarObject(planned.uid, data, etag, spans))
     return objects
@@ -74,3 +84,22 @@ def overlaps(obj: CalendarObject, start: datetime | None, end: datetime | None) 
         (start is None or occ_end > start) and (end is None or occ_start < end)
         for occ_start, occ_end in obj.spans
     )
+
+
+def timezone_calendar(tzid: str, at: datetime) -> bytes | None:
+    """A VCALENDAR holding just the VTIMEZONE of `tzid` for the year of `at` (the value of a
+    collection's CALDAV:calendar-timezone), or None for UTC and zones without one."""
+    year = at.astimezone(UTC).year
+    vtimezone = _vtimezone_bytes(tzid, datetime(year, 1, 1, tzinfo=UTC), at.astimezone(UTC))
+    if vtimezone is None:
+        return None
+    return _head() + vtimezone + _END
+
+
+@functools.cache
+def _head() -> bytes:
+    """The start of every object: what `render_event` writes before its events."""
+    header = calendar_component(
+        name=None, description=None, timezone_name=None, refresh_interval=None
+    )
+    return serialize(header)[: -len(_END)]

@@ -167,18 +167,20 @@ class CalDavQueries(StoreBase):
             db.execute(delete(table).where(table.owner == collection.owner, forgotten))
             collection.pruned_through = max(collection.pruned_through, last_forgotten)
 
-    def collection_changes(self, owner: str, since: int) -> SyncChanges:
+    def collection_changes(self, owner: str, since: int, through: int) -> SyncChanges:
         """The objects of `owner`'s collection that changed after sync number `since` (0: all
-        it has). Raises SyncTokenExpired for a number it never gave or can no longer answer."""
+        it has) up to `through` (the number the caller read the collection at: an object that
+        changed again since is reported by the next sync). Raises SyncTokenExpired for a
+        number it never gave or can no longer answer."""
         table = CalDavObjectTable
         with self._read() as db:
             collection = db.get(CalDavCollectionTable, owner)
-            number = 0 if collection is None else collection.sync_number
+            number = 0 if collection is None else min(collection.sync_number, through)
             pruned = 0 if collection is None else collection.pruned_through
             if since > number or (0 < since < pruned):
                 raise SyncTokenExpired(f"sync number {since} is not valid for {owner}")
             query = select(table.uid, table.etag, table.deleted_at).where(
-                table.owner == owner, table.sync_number > since
+                table.owner == owner, table.sync_number > since, table.sync_number <= number
             )
             if since == 0:
                 query = query.where(table.deleted_at.is_(None))
