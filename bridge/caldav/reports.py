@@ -22,10 +22,19 @@ from urllib.parse import unquote, urlsplit
 import icalendar
 from lxml import etree
 
+from bridge.feed_views import FeedView
 from bridge.store.caldav_queries import SyncChanges, SyncTokenExpired
 from feeds.calendar_objects import CalendarObject, overlaps
 
-from .resources import NOT_IN_ALLPROP, Calendar, Property, object_properties
+from .resources import (
+    NOT_IN_ALLPROP,
+    Calendar,
+    Property,
+    display_name,
+    object_properties,
+    principal_path,
+    principal_properties,
+)
 from .xml import CALDAV, DAV, DavError, PropertyAnswer, multistatus, requested_properties, tag
 
 PropertySource = tuple[str, dict[str, Property]]  # a resource's href and property table
@@ -62,6 +71,25 @@ def propfind(body: etree._Element | None, resources: list[PropertySource]) -> et
     return multistatus(
         property_answer(href, props, requested, names=names) for href, props in resources
     )
+
+
+def principal_search(body: etree._Element | None, user: str, view: FeedView) -> etree._Element:
+    """RFC 3744 principal-property-search, as clients look themselves up: the login's own
+    principal when every match is found in its display name or username (other logins'
+    principals are never listed), with the display name and calendar home always included
+    (the `caldav` library asks for them outside DAV:prop)."""
+    if body is None or body.tag != tag(DAV, "principal-property-search"):
+        raise DavError(
+            403, "Only principal-property-search is answered here.", tag(DAV, "supported-report")
+        )
+    names = (display_name(view).casefold(), user.casefold())
+    matches = [(m.text or "").casefold() for m in body.iter(tag(DAV, "match"))]
+    if not all(any(match in name for name in names) for match in matches):
+        return multistatus([])
+    requested = [tag(DAV, "displayname"), tag(CALDAV, "calendar-home-set")]
+    requested += [name for name in requested_properties(body) or () if name not in requested]
+    answer = property_answer(principal_path(user), principal_properties(user, view), requested)
+    return multistatus([answer])
 
 
 def report(

@@ -50,11 +50,14 @@ REALM = 'Basic realm="calbridge CalDAV", charset="UTF-8"'
 
 
 @blueprint.route("/.well-known/caldav", methods=READ_METHODS + WRITE_METHODS)
+@blueprint.route("/", methods=["PROPFIND"])
 def well_known() -> Response:
-    """RFC 6764: the context path, for clients given only the server's address."""
+    """RFC 6764: the context path, for clients given only the server's address (those that
+    skip the well-known address ask its root)."""
     return redirect(ROOT, 301)
 
 
+@blueprint.route("/", defaults={"path": ""}, methods=["REPORT"])  # principal searches
 @blueprint.route(ROOT, defaults={"path": ""}, methods=READ_METHODS + WRITE_METHODS)
 @blueprint.route(f"{ROOT}<path:path>", methods=READ_METHODS + WRITE_METHODS)
 def dav(path: str) -> Response:
@@ -78,7 +81,7 @@ def _dispatch(app: Services, path: str) -> Response:
     if request.method in WRITE_METHODS:
         raise DavError(403, "This calendar is read-only.", _need_write_privilege(path))
     body = _body()
-    own = {ROOT, principal_path(user), home_path(user), calendar_path(user)}
+    own = {ROOT, f"{ROOT}principals/", principal_path(user), home_path(user), calendar_path(user)}
     if path not in own and not path.startswith(calendar_path(user)):
         raise DavError(404, "Nothing here belongs to this login.")
     if request.method in ("GET", "HEAD"):
@@ -87,6 +90,8 @@ def _dispatch(app: Services, path: str) -> Response:
         depth = _depth()
         return _multistatus(reports.propfind(parse(body), _resources(app, user, view, path, depth)))
     # REPORT
+    if path in (ROOT, f"{ROOT}principals/"):
+        return _multistatus(reports.principal_search(parse(body), user, view))
     calendar = Calendar.read(app, user, view) if path == calendar_path(user) else None
     changes = functools.partial(app.store.collection_changes, view.owner)
     return _multistatus(reports.report(parse(body), calendar, changes))
@@ -134,8 +139,8 @@ def _resources(
 ) -> list[reports.PropertySource]:
     """The property tables of the resource at `path` and, at depth 1, of its members."""
     now = app.clock()
-    if path == ROOT:
-        return [(ROOT, root_properties(user))]
+    if path in (ROOT, f"{ROOT}principals/"):
+        return [(path, root_properties(user))]
     if path == principal_path(user):
         return [(path, principal_properties(user, view))]
     if path == home_path(user):
