@@ -22,6 +22,7 @@ from wtforms.validators import InputRequired, Optional
 
 from bridge import operations
 from bridge.feed_views import FeedUnavailable, FeedView
+from bridge.links import CalDavLogin
 from bridge.services import services
 from bridge.web.access import view_for_token
 from bridge.web.headers import PAGE_HEADERS, uses_https
@@ -190,6 +191,10 @@ def render_subscribe(
     feed = view.feed
     public = app.settings.public_url
     links = ClientLinks.for_token(public, token, feed.name)
+    caldav = CalDavLogin.for_token(public, token, view.owner)
+    if app.store.caldav_login(view.owner, caldav.caldav_password) is None:
+        # A feed from before CalDAV has no password yet: only its token's holder can make it.
+        app.store.remember_caldav_password(view.owner, caldav.caldav_password)
     freshness = None
     unavailable = None
     occurrences = []
@@ -222,6 +227,8 @@ def render_subscribe(
         scope=view.scope,
         scope_label=SCOPE_LABELS[view.scope],
         links=links,
+        caldav=caldav,
+        caldav_server=public + "/",
         qr=qr_svg(links.webcal_url, f"QR code of the calendar address {links.webcal_url}"),
         freshness=freshness,
         unavailable=unavailable,
