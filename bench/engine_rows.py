@@ -1,5 +1,5 @@
 """The refresh engine's rows of the suite: outage, instances, partitions, worker-memory,
-webhook.
+webhook, and the CalDAV sync built on it (caldav-sync).
 
 Each `run_<part>(sizes)` runs its bench module at the sizes given and returns (raw result,
 table rows), like the other parts in bench.suite.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bench import (
+    bench_caldav,
     bench_instances,
     bench_outage,
     bench_partitions,
@@ -113,6 +114,24 @@ def run_webhook(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             "without the webhook: the TTL, 3600 s",
             None,
             f"≤ {bench_webhook.TARGET_SECONDS:.0f} s",
+            status_of(result["ok"]),
+        )
+    ]
+
+
+def run_caldav(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
+    result = bench_caldav.run(events=sizes.caldav_events, rounds=sizes.caldav_rounds)
+    events = f"{result['events']:,}"
+    return result, [
+        Row(
+            "caldav-sync",
+            f"sync after 1 change of {events} events: {result['incremental_bytes']:,} B, "
+            f"{result['incremental_ms']:.1f} ms; bytes {result['bytes_ratio']:.4f}, "
+            f"time {result['time_ratio']:.3f} (two round trips: "
+            f"{result['two_trips_time_ratio']:.3f})",
+            f"full .ics GET and read: {result['full_bytes']:,} B, {result['full_ms']:.0f} ms",
+            max(result["bytes_ratio"], result["time_ratio"]),
+            f"≤ {bench_caldav.TARGET}",
             status_of(result["ok"]),
         )
     ]

@@ -19,6 +19,8 @@ Parts (each `run_<part>(sizes) -> (raw result, rows)`):
   429s (bench.bench_partitions; ~16 minutes at full size).
 - worker-memory: RSS of a web process after 10,000 distinct feeds vs after 100
   (bench.bench_worker_memory).
+- caldav-sync: bytes and time of an incremental CalDAV sync after one change in a
+  1,000-event calendar vs a full .ics GET (bench.bench_caldav).
 
 instances and partitions need PostgreSQL (CALBRIDGE_BENCH_DATABASE_URL or
 CALBRIDGE_TEST_DATABASE_URL) and use Redis for the queue when it is reachable; without
@@ -42,6 +44,7 @@ from typing import Any
 
 from bench import bench_memory, bench_refresh, bench_render, bench_serve
 from bench.engine_rows import (
+    run_caldav,
     run_instances,
     run_outage,
     run_partitions,
@@ -62,6 +65,7 @@ PARTS = (
     "partitions",
     "worker-memory",
     "webhook",
+    "caldav-sync",
 )
 ALIASES = {"re-render": "render", "rerender": "render", "304": "serve"}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -91,6 +95,8 @@ class Sizes:
     worker_memory_feeds: int = 10_000
     worker_memory_first: int = 100
     webhook_rounds: int = 30
+    caldav_events: int = 1000
+    caldav_rounds: int = 10
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -115,6 +121,8 @@ class Sizes:
             worker_memory_feeds=100,
             worker_memory_first=10,
             webhook_rounds=3,
+            caldav_events=20,
+            caldav_rounds=1,
         )
 
 
@@ -230,6 +238,7 @@ RUNNERS: dict[str, Callable[[Sizes], tuple[dict[str, Any], list[Row]]]] = {
     "partitions": run_partitions,
     "worker-memory": run_worker_memory,
     "webhook": run_webhook,
+    "caldav-sync": run_caldav,
 }
 
 

@@ -33,7 +33,7 @@ from bridge.signing import JoinSigner
 from bridge.sources import Partition, partition_for
 from bridge.store import FeedRow, FetchState, Store
 from bridge.store.schedule_queries import QUEUED_MAX_AGE
-from feeds.calendar_objects import CalendarObject, calendar_objects
+from feeds.calendar_objects import CalendarListing, calendar_objects
 from feeds.fitting import fit_feed
 from feeds.ical import FeedOptions, render_feed
 from feeds.ical_index import FeedIndex
@@ -68,11 +68,12 @@ class _CachedRender:
     rendered_at: float
     feed: RenderedFeed
     index: FeedIndex | None = None  # its events by UID, built on the first lookup (event_index)
-    objects: list[CalendarObject] | None = None  # built on the first CalDAV request
+    listing: CalendarListing | None = None  # its CalDAV objects, built on the first request
 
     def weight(self) -> int:
         """Its bytes, as the render cache counts them (the index about equals the body)."""
-        return 2 * len(self.feed.body) + sum(len(o.data) for o in self.objects or ())
+        objects = self.listing.objects.values() if self.listing else ()
+        return 2 * len(self.feed.body) + sum(len(o.data) for o in objects)
 
 
 class FeedRenderer:
@@ -359,23 +360,23 @@ class FeedRenderer:
                     entry.index = self._build_index(view)
         return entry.index
 
-    def calendar_objects(self, view: FeedView) -> list[CalendarObject]:
+    def calendar_objects(self, view: FeedView) -> CalendarListing:
         """The view's plain feed as CalDAV objects, one per UID: built once per rendered feed
         and kept in its cache entry (which then weighs their bytes too). Raises
         FeedUnavailable like `render`."""
         key = (view.owner, view.scope, False)
         entry, _, _ = self._current_render(view, expand=False)
-        if entry.objects is None:
+        if entry.listing is None:
             with self._lock_for(key):  # single-flight
-                if entry.objects is None:
+                if entry.listing is None:
                     now = self.clock()
                     sessions = self.sessions(view.feed, self.partitions(view.feed), now)
                     options = self.options(view, expand=False, now=now)
-                    entry.objects = calendar_objects(sessions, options)
+                    entry.listing = CalendarListing.of(calendar_objects(sessions, options))
                     with self._guard:
                         if self._renders.get(key) is entry:
                             self._renders[key] = entry  # weighed again, with its objects
-        return entry.objects
+        return entry.listing
 
     def _build_index(self, view: FeedView) -> FeedIndex:
         now = self.clock()

@@ -25,7 +25,14 @@ from feeds.ical_events import calendar_component
 from feeds.ical_text import serialize
 from feeds.model import Session
 
-__all__ = ["CalendarObject", "calendar_objects", "overlaps", "timezone_calendar"]
+__all__ = [
+    "CalendarListing",
+    "CalendarObject",
+    "calendar_objects",
+    "fingerprint",
+    "overlaps",
+    "timezone_calendar",
+]
 
 _END = b"END:VCALENDAR\r\n"
 
@@ -36,6 +43,31 @@ class CalendarObject:
     data: bytes  # a VCALENDAR: VTIMEZONE (when needed) and the UID's VEVENTs, CRLF lines
     etag: str  # hex SHA-256 prefix of `data`
     spans: tuple[tuple[datetime, datetime], ...]  # each occurrence's (start, end)
+
+
+@dataclass(frozen=True)
+class CalendarListing:
+    """A collection's objects by UID (in feed order) and the fingerprint of their ETags, which
+    tells at once whether anything differs from a state recorded before."""
+
+    objects: dict[str, CalendarObject]
+    fingerprint: str
+
+    @classmethod
+    def of(cls, objects: Iterable[CalendarObject]) -> CalendarListing:
+        by_uid = {obj.uid: obj for obj in objects}
+        return cls(by_uid, fingerprint((uid, obj.etag) for uid, obj in by_uid.items()))
+
+    def etags(self) -> list[tuple[str, str]]:
+        return [(uid, obj.etag) for uid, obj in self.objects.items()]
+
+
+def fingerprint(etags: Iterable[tuple[str, str]]) -> str:
+    """A digest of (uid, etag) pairs, in any order."""
+    digest = hashlib.sha256()
+    for uid, etag in sorted(etags):
+        digest.update(f"{uid}\x00{etag}\x00".encode())
+    return digest.hexdigest()
 
 
 def calendar_objects(sessions: Iterable[Session], options: FeedOptions) -> list[CalendarObject]:

@@ -321,3 +321,9 @@ def test_webhook_part_times_a_change_through_the_hook() -> None:
     raw, rows = suite.run_webhook(QUICK)
     assert raw["deliveries"] >= QUICK.webhook_rounds and raw["p99_s"] < 30
     assert rows[0].part == "webhook" and rows[0].status in ("pass", "FAIL")
+
+
+def test_caldav_part_syncs_one_change_incrementally() -> None:
+    raw, rows = suite.run_caldav(QUICK)
+    assert raw["events"] == QUICK.caldav_events and raw["incremental_bytes"] < raw["full_bytes"]
+    assert rows[0].part == "caldav-sync" and rows[0].status in ("pass", "FAIL")

@@ -24,7 +24,7 @@ from lxml import etree
 
 from bridge.feed_views import FeedView
 from bridge.store.caldav_queries import SyncChanges, SyncTokenExpired
-from feeds.calendar_objects import CalendarObject, overlaps
+from feeds.calendar_objects import CalendarListing, CalendarObject, overlaps
 
 from .resources import (
     NOT_IN_ALLPROP,
@@ -38,8 +38,8 @@ from .resources import (
 from .xml import CALDAV, DAV, DavError, PropertyAnswer, multistatus, requested_properties, tag
 
 PropertySource = tuple[str, dict[str, Property]]  # a resource's href and property table
-# (since, through) → the collection's changes after `since` up to `through`
-ChangesSince = Callable[[int, int], SyncChanges]
+# (since, listing) → the collection's changes after `since`, with `listing` recorded
+ChangesSince = Callable[[int, CalendarListing], SyncChanges]
 
 
 def property_answer(
@@ -155,7 +155,7 @@ def sync_collection(
     if since is None:
         raise invalid
     try:
-        changes = changes_since(since, calendar.sync_number)
+        changes = changes_since(since, calendar.listing)
     except SyncTokenExpired:
         raise invalid from None
     requested = requested_properties(body)
@@ -166,7 +166,7 @@ def sync_collection(
             gone.append(calendar.object_path(change.uid))
         else:
             answers.append(_object_answer(calendar, obj, requested))
-    return multistatus(answers, gone=gone, sync_token=calendar.sync_token)
+    return multistatus(answers, gone=gone, sync_token=calendar.token_of(changes.number))
 
 
 _REPORTS: dict[str, Callable[..., etree._Element]] = {

@@ -15,9 +15,10 @@ ETag, ctag and sync token in one answer belongs to the same state.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote, unquote
 
@@ -25,7 +26,7 @@ from lxml import etree
 
 from bridge.feed_views import FeedView
 from bridge.services import Services
-from feeds.calendar_objects import CalendarObject, timezone_calendar
+from feeds.calendar_objects import CalendarListing, CalendarObject, timezone_calendar
 from feeds.model import Scope
 
 from .xml import APPLE, CALDAV, CALSERVER, DAV, element, href, tag
@@ -86,21 +87,31 @@ def display_name(view: FeedView) -> str:
 
 @dataclass(frozen=True)
 class Calendar:
-    """One login's calendar as of this request."""
+    """One login's calendar as of this request. Its sync number (and so its ctag and sync
+    token) is recorded against its objects only when an answer needs it."""
 
     user: str
     view: FeedView
-    objects: dict[str, CalendarObject]  # by UID, in feed order
-    sync_number: int
+    listing: CalendarListing
+    record: Callable[[CalendarListing], int] = field(repr=False, compare=False)
 
     @classmethod
     def read(cls, app: Services, user: str, view: FeedView) -> Calendar:
-        """The view's objects and its sync number (raises FeedUnavailable without data)."""
-        objects = app.feeds.calendar_objects(view)
-        number = app.store.sync_collection(
-            view.owner, [(o.uid, o.etag) for o in objects], app.clock()
+        """The view's objects (raises FeedUnavailable without data)."""
+        return cls(
+            user,
+            view,
+            app.feeds.calendar_objects(view),
+            lambda listing: app.store.sync_collection(view.owner, listing, app.clock()),
         )
-        return cls(user, view, {o.uid: o for o in objects}, number)
+
+    @property
+    def objects(self) -> dict[str, CalendarObject]:
+        return self.listing.objects
+
+    @functools.cached_property
+    def sync_number(self) -> int:
+        return self.record(self.listing)
 
     @property
     def path(self) -> str:
@@ -108,7 +119,10 @@ class Calendar:
 
     @property
     def sync_token(self) -> str:
-        return f"{SYNC_TOKEN_PREFIX}{self.view.owner}:{self.sync_number}"
+        return self.token_of(self.sync_number)
+
+    def token_of(self, number: int) -> str:
+        return f"{SYNC_TOKEN_PREFIX}{self.view.owner}:{number}"
 
     def sync_number_of(self, token: str) -> int | None:
         """The number a sync token of this collection carries (None: not one of its tokens)."""

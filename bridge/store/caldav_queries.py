@@ -11,16 +11,16 @@ upstream update that changes nothing a client sees is none.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import joinedload
 
 from bridge.signing import hash_token
+from feeds.calendar_objects import CalendarListing
 
 from .base import StoreBase, insert_unless_present, storable_id
 from .feed_queries import _feed_row, _share_row
@@ -51,14 +51,6 @@ class SyncChanges:
     changes: tuple[ObjectChange, ...]  # oldest change first, one per UID
 
 
-def fingerprint(objects: Sequence[tuple[str, str]]) -> str:
-    """A digest of a collection's (uid, etag) pairs, in any order."""
-    digest = hashlib.sha256()
-    for uid, etag in sorted(objects):
-        digest.update(f"{uid}\x00{etag}\x00".encode())
-    return digest.hexdigest()
-
-
 class CalDavQueries(StoreBase):
     """Store methods for CalDAV logins and sync state."""
 
@@ -75,15 +67,17 @@ class CalDavQueries(StoreBase):
         if kind not in ("f", "s") or not digits.isdigit() or not storable_id(int(digits)):
             return None, None
         with self._read() as db:
+            # One query: the feed with its sources (and the share link, for a share's login).
+            with_sources = joinedload(FeedTable.sources)
             if kind == "f":
-                feed = db.get(FeedTable, int(digits))
+                feed = db.get(FeedTable, int(digits), options=[with_sources])
                 if feed is None:
                     return None, None
                 return _feed_row(feed), feed.caldav_password_hash
             share = db.get(ShareTable, int(digits))
             if share is None:
                 return None, None
-            feed = db.get(FeedTable, share.feed_id)
+            feed = db.get(FeedTable, share.feed_id, options=[with_sources])
             assert feed is not None  # shares cascade with their feed
             return _share_row(share, _feed_row(feed)), share.caldav_password_hash
 
@@ -100,14 +94,17 @@ class CalDavQueries(StoreBase):
 
     # -- sync state ------------------------------------------------------------------------
 
-    def sync_collection(self, owner: str, objects: Sequence[tuple[str, str]], now: datetime) -> int:
-        """Record the (uid, etag) pairs `owner`'s collection has now; returns its sync number,
-        raised by one when anything differs from what it had."""
-        current = fingerprint(objects)
+    def sync_collection(self, owner: str, listing: CalendarListing, now: datetime) -> int:
+        """Record the objects `owner`'s collection has now; returns its sync number, raised by
+        one when anything differs from what it had."""
         with self._read() as db:
-            known = db.get(CalDavCollectionTable, owner)
-            if known is not None and known.fingerprint == current:
-                return known.sync_number
+            known = db.execute(
+                select(CalDavCollectionTable.fingerprint, CalDavCollectionTable.sync_number).where(
+                    CalDavCollectionTable.owner == owner
+                )
+            ).one_or_none()
+        if known is not None and known.fingerprint == listing.fingerprint:
+            return known.sync_number
         with self._write() as db:
             insert_unless_present(
                 db,
@@ -119,10 +116,10 @@ class CalDavQueries(StoreBase):
                 .where(CalDavCollectionTable.owner == owner)
                 .with_for_update()
             ).one()
-            if collection.fingerprint != current:
+            if collection.fingerprint != listing.fingerprint:
                 collection.sync_number += 1
-                self._record(db, collection, dict(objects), now)
-                collection.fingerprint = current
+                self._record(db, collection, dict(listing.etags()), now)
+                collection.fingerprint = listing.fingerprint
             return collection.sync_number
 
     def _record(
@@ -167,24 +164,49 @@ class CalDavQueries(StoreBase):
             db.execute(delete(table).where(table.owner == collection.owner, forgotten))
             collection.pruned_through = max(collection.pruned_through, last_forgotten)
 
-    def collection_changes(self, owner: str, since: int, through: int) -> SyncChanges:
+    def collection_changes(
+        self, owner: str, listing: CalendarListing, since: int, now: datetime
+    ) -> SyncChanges:
         """The objects of `owner`'s collection that changed after sync number `since` (0: all
-        it has) up to `through` (the number the caller read the collection at: an object that
-        changed again since is reported by the next sync). Raises SyncTokenExpired for a
-        number it never gave or can no longer answer."""
-        table = CalDavObjectTable
+        it has), once `listing` (what it has now) is recorded; the number in the answer is the
+        one `listing` has. Raises SyncTokenExpired for a number it never gave or can no longer
+        answer. An unchanged collection costs one read transaction."""
+        columns = (
+            CalDavCollectionTable.fingerprint,
+            CalDavCollectionTable.sync_number,
+            CalDavCollectionTable.pruned_through,
+        )
+        for attempt in range(2):
+            with self._read() as db:
+                known = db.execute(
+                    select(*columns).where(CalDavCollectionTable.owner == owner)
+                ).one_or_none()
+                if known is not None and known.fingerprint == listing.fingerprint:
+                    return self._changes(db, owner, since, known.sync_number, known.pruned_through)
+            if attempt == 0:
+                self.sync_collection(owner, listing, now)
+        # A concurrent request recorded another state in between: answer up to our own.
+        number = self.sync_collection(owner, listing, now)
         with self._read() as db:
-            collection = db.get(CalDavCollectionTable, owner)
-            number = 0 if collection is None else min(collection.sync_number, through)
-            pruned = 0 if collection is None else collection.pruned_through
-            if since > number or (0 < since < pruned):
-                raise SyncTokenExpired(f"sync number {since} is not valid for {owner}")
-            query = select(table.uid, table.etag, table.deleted_at).where(
-                table.owner == owner, table.sync_number > since, table.sync_number <= number
+            pruned = db.scalar(
+                select(CalDavCollectionTable.pruned_through).where(
+                    CalDavCollectionTable.owner == owner
+                )
             )
-            if since == 0:
-                query = query.where(table.deleted_at.is_(None))
-            rows = db.execute(query.order_by(table.sync_number, table.uid)).all()
+            return self._changes(db, owner, since, number, pruned or 0)
+
+    def _changes(
+        self, db: DbSession, owner: str, since: int, number: int, pruned: int
+    ) -> SyncChanges:
+        if since > number or (0 < since < pruned):
+            raise SyncTokenExpired(f"sync number {since} is not valid for {owner}")
+        table = CalDavObjectTable
+        query = select(table.uid, table.etag, table.deleted_at).where(
+            table.owner == owner, table.sync_number > since, table.sync_number <= number
+        )
+        if since == 0:
+            query = query.where(table.deleted_at.is_(None))
+        rows = db.execute(query.order_by(table.sync_number, table.uid)).all()
         return SyncChanges(
             number,
             tuple(ObjectChange(uid, None if deleted else etag) for uid, etag, deleted in rows),

@@ -13,8 +13,6 @@ DAV:need-privileges. Bodies over MAX_BODY get 413, malformed XML 400, Depth: inf
 
 from __future__ import annotations
 
-import functools
-
 from flask import Blueprint, Response, redirect, request
 from lxml import etree
 
@@ -36,6 +34,8 @@ from bridge.caldav.xml import DAV, DavError, element, href, parse, serialize, ta
 from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.services import Services, services
 from bridge.store import FeedRow
+from bridge.store.caldav_queries import SyncChanges
+from feeds.calendar_objects import CalendarListing
 
 blueprint = Blueprint("caldav", __name__)
 
@@ -93,7 +93,10 @@ def _dispatch(app: Services, path: str) -> Response:
     if path in (ROOT, f"{ROOT}principals/"):
         return _multistatus(reports.principal_search(parse(body), user, view))
     calendar = Calendar.read(app, user, view) if path == calendar_path(user) else None
-    changes = functools.partial(app.store.collection_changes, view.owner)
+
+    def changes(since: int, listing: CalendarListing) -> SyncChanges:
+        return app.store.collection_changes(view.owner, listing, since, app.clock())
+
     return _multistatus(reports.report(parse(body), calendar, changes))
 
 
