@@ -17,6 +17,7 @@ from bridge.jobs.requests import Priority
 from bridge.links import FeedLinks
 from bridge.services import Services
 from bridge.sources import SourceConfigError, partition_for
+from feeds.ical_events import session_uid
 from feeds.model import Scope, SourceKind
 
 MAX_DAYS = 3660
@@ -309,8 +310,9 @@ def feed_changes(app: Services, feed_id: int, since: int = 0) -> dict[str, Any]:
                 "kind": change.kind.value,
                 "source": sources[change.source_id].name,
                 "upstream_id": change.upstream_id,
-                "uid": f"{sources[change.source_id].kind.value}-{change.upstream_id}"
-                f"@{app.feeds.uid_domain}",
+                "uid": session_uid(
+                    sources[change.source_id].kind, change.upstream_id, app.feeds.uid_domain
+                ),
                 "start": _iso(change.start),
                 "end": _iso(change.end),
                 "changed_at": _iso(change.changed_at),

@@ -34,6 +34,7 @@ __all__ = [
     "content_key",
     "series_events",
     "series_uid",
+    "session_uid",
     "single_event",
     "single_uid",
     "uses_zone",
@@ -94,8 +95,13 @@ class _Fields:
     categories: tuple[str, ...]
 
 
+def session_uid(kind: SourceKind, upstream_id: str, uid_domain: str) -> str:
+    """The UID of a single session's event (also what the change log reports)."""
+    return f"{kind.value}-{upstream_id}@{uid_domain}"
+
+
 def single_uid(session: Session, ctx: RenderContext) -> str:
-    return f"{session.key}@{ctx.uid_domain}"
+    return session_uid(session.source_kind, session.upstream_id, ctx.uid_domain)
 
 
 def series_uid(kind: SourceKind, series_key: str, ctx: RenderContext) -> str:

@@ -38,6 +38,7 @@ TABLES = {
     "webhook_secrets",
     "webhook_deliveries",
     "recordings",
+    "instance_settings",
 }
 
 

@@ -18,6 +18,7 @@ from .archive import merge_into_archive, to_session
 from .base import aware_utc
 from .change_log import ChangeLogQueries, log_changes, prune_changes
 from .feed_queries import FeedQueries
+from .instance_queries import InstanceQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .schedule_queries import ScheduleQueries
 from .source_queries import SourceQueries
@@ -25,7 +26,14 @@ from .tables import ArchivedSessionTable, FetchStateTable, SourceTable
 from .webhook_queries import WebhookQueries
 
 
-class Store(SourceQueries, FeedQueries, ScheduleQueries, ChangeLogQueries, WebhookQueries):
+class Store(
+    SourceQueries,
+    FeedQueries,
+    ScheduleQueries,
+    ChangeLogQueries,
+    WebhookQueries,
+    InstanceQueries,
+):
     """Sources, feeds, share links, the session archive, upstream tokens and rendered feeds."""
 
     # -- session archive ---------------------------------------------------------------------

@@ -281,3 +281,13 @@ class RecordingTable(Base):
     upstream_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InstanceSettingTable(Base):
+    """A value fixed the first time the service starts and kept for good, such as the domain
+    of every event UID (bridge/store/instance_queries.py)."""
+
+    __tablename__ = "instance_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
