@@ -204,6 +204,12 @@ def test_titles_are_kept_whole() -> None:
     assert session.title == title
 
 
+def test_titles_are_trimmed_with_inner_whitespace_collapsed() -> None:
+    record = call(title="  Weekly\t Team \n Standup  ", mango={"_id": "m1", "title": " Intro  "})
+    (session,) = parse_page(bare(record), "tm").sessions
+    assert (session.title, session.product_title) == ("Weekly Team Standup", "Intro")
+
+
 def test_missing_title_falls_back_to_the_mango_title() -> None:
     (session,) = parse_page(bare(call(title=...)), "tm").sessions
     assert session.title == "Introduction to Coding"
