@@ -12,12 +12,12 @@ byte-identical. `feeds.ical_index` finds one event of a feed by UID, and
 writes it alone, without planning the whole feed again.
 
 Calendar properties: VERSION, PRODID, CALSCALE, NAME + X-WR-CALNAME, DESCRIPTION +
-X-WR-CALDESC (when given), X-WR-TIMEZONE (unless a time had to be written in UTC in a zoned
-feed), REFRESH-INTERVAL;VALUE=DURATION and X-PUBLISHED-TTL. No METHOD. Times use the feed
-zone's TZID with a rule-based VTIMEZONE (`feeds.timezones`), or UTC when the zone is UTC or
-cannot be written as such a VTIMEZONE, and for single events in the repeated hour when clocks
-go back. DTSTAMP/LAST-MODIFIED come from `Session.changed_at`, or the fixed
-`feeds.ical_events.UNKNOWN_CHANGE_TIME` (2000-01-01T00:00:00Z) when it is unknown.
+X-WR-CALDESC (when given), X-WR-TIMEZONE (in a UTC feed only: see `x_wr_timezone`),
+REFRESH-INTERVAL;VALUE=DURATION and X-PUBLISHED-TTL, from the options alone. No METHOD.
+Times use the feed zone's TZID with a rule-based VTIMEZONE (`feeds.timezones`), or UTC when
+the zone is UTC or cannot be written as such a VTIMEZONE, and for single events in the
+repeated hour when clocks go back. DTSTAMP/LAST-MODIFIED come from `Session.changed_at`, or
+the fixed `feeds.ical_events.UNKNOWN_CHANGE_TIME` (2000-01-01T00:00:00Z) when it is unknown.
 """
 
 from __future__ import annotations
@@ -350,18 +350,27 @@ def _block_order(block: _Block) -> tuple[datetime, str]:
 
 
 def _feed_header(prepared: _Prepared, options: FeedOptions) -> Component:
-    # X-WR-TIMEZONE only when it cannot change a time's meaning: readers such as the
-    # x-wr-timezone package (used by recurring-ical-events) rewrite UTC times into that zone and
-    # lose which of the two repeated wall-clock hours was meant when clocks go back.
-    utc_feed = options.timezone in UTC_TZIDS
+    """The calendar's own properties: they depend on the options only, never on the sessions,
+    so adding or removing one session never changes them."""
     return calendar_component(
         name=options.name,
         description=options.description,
-        timezone_name=options.timezone
-        if utc_feed or not any(b.writes_utc for b in prepared.blocks)
-        else None,
+        timezone_name=x_wr_timezone(options.timezone),
         refresh_interval=options.refresh_interval,
     )
+
+
+def x_wr_timezone(tzid: str) -> str | None:
+    """The feed's X-WR-TIMEZONE: its zone when that is UTC, else none.
+
+    Every time in a feed is absolute (UTC or a TZID with its VTIMEZONE), so a client that
+    follows RFC 5545 has no use for X-WR-TIMEZONE. Readers such as the x-wr-timezone package
+    (used by recurring-ical-events) rewrite every UTC time into that zone, and then read a time
+    in the repeated hour when clocks go back as its first occurrence (an hour early), and a
+    zoned feed writes such times, and all times of a zone it cannot write as a VTIMEZONE, in
+    UTC. Rewriting UTC times into UTC changes nothing, so only a UTC feed names its zone.
+    """
+    return tzid if tzid in UTC_TZIDS else None
 
 
 def _iter_calendar(
