@@ -44,6 +44,7 @@ from feeds.ical_events import (
 )
 from feeds.ical_text import Component, serialize
 from feeds.model import Scope, Session
+from feeds.rules import aware_utc, check_alarm_minutes
 from feeds.series import Series, plan_group
 from feeds.timezones import UTC_TZIDS, load_zone, vtimezone_for
 
@@ -94,10 +95,7 @@ class FeedOptions:
         load_zone(self.timezone)  # ValueError for an unknown zone
         if not isinstance(self.scope, Scope):
             raise ValueError(f"scope must be a Scope, not {self.scope!r}")
-        if self.alarm_minutes is not None and (
-            isinstance(self.alarm_minutes, bool) or self.alarm_minutes < 0
-        ):
-            raise ValueError(f"alarm_minutes must be None or ≥ 0, not {self.alarm_minutes!r}")
+        check_alarm_minutes(self.alarm_minutes)
         if self.refresh_interval <= timedelta(0) or self.refresh_interval.microseconds:
             raise ValueError(
                 f"refresh_interval must be a positive whole number of seconds, "
@@ -107,8 +105,8 @@ class FeedOptions:
             raise ValueError(f"uid_domain must be a host name, not {self.uid_domain!r}")
         for what in ("window_start", "window_end"):
             value = getattr(self, what)
-            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-                raise ValueError(f"{what} {value.isoformat()} has no timezone")
+            if value is not None:
+                aware_utc(value, what)
         if self.window_start and self.window_end and self.window_end < self.window_start:
             raise ValueError("window_end is before window_start")
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from ipaddress import ip_address
 from urllib.parse import urlsplit
+
+from feeds.rules import aware_utc
 
 
 class SourceKind(StrEnum):
@@ -95,10 +97,8 @@ def normalize_title(title: str) -> str:
 
 
 def as_utc(value: datetime, what: str = "instant") -> datetime:
-    """Return `value` in UTC; naive datetimes are refused, never guessed."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidSession(f"{what} {value.isoformat()} has no timezone")
-    return value.astimezone(UTC)
+    """Return `value` in UTC; naive datetimes are refused (InvalidSession), never guessed."""
+    return aware_utc(value, what, InvalidSession)
 
 
 @dataclass(frozen=True, slots=True)

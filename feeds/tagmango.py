@@ -15,17 +15,17 @@ these fields, and what is guessed, is in docs/upstream-apis.md, *TagMango: respo
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feeds.model import InvalidSession, Session, SourceKind, Status
+from feeds.rules import aware_utc
 from feeds.text import html_to_text
+from feeds.timezones import zone_names
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +210,7 @@ def _instant(value: Any, what: str) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise InvalidSession(f"'{what}' {value!r} is not an ISO date-time") from exc
-    if parsed.tzinfo is None:
-        raise InvalidSession(f"'{what}' {value!r} has no UTC offset")
-    return parsed
+    return aware_utc(parsed, f"'{what}'", InvalidSession)
 
 
 def _status(value: Any) -> Status:
@@ -247,18 +245,9 @@ def _series_key(record: Mapping[str, Any]) -> str | None:
 def _timezone(record: Mapping[str, Any]) -> str | None:
     for name in TIMEZONE_FIELDS:
         value = record.get(name)
-        if isinstance(value, str) and "/" in value and _is_zone(value.strip()):
+        if isinstance(value, str) and "/" in value and value.strip() in zone_names():
             return value.strip()  # an IANA name, not "+05:30"
     return None
-
-
-@functools.lru_cache(maxsize=256)
-def _is_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _id_of(record: Any) -> str | None:

@@ -28,6 +28,7 @@ from bridge.upstream.errors import UpstreamProtocolError, UpstreamUnavailable
 from bridge.upstream.http import UpstreamHTTP
 from feeds.model import Session
 from feeds.tagmango import MalformedResponse, ParsedPage, parse_page
+from feeds.timezones import load_zone
 
 VIDEO_CALLS_PATH = "/api/v1/external/workshops/video-calls"
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class TagMangoConfig:
     def __post_init__(self) -> None:
         if self.page_size < 1 or self.max_pages < 1 or self.concurrency < 1:
             raise ValueError("page_size, max_pages and concurrency must all be at least 1")
-        ZoneInfo(self.timezone)  # an unknown zone fails here, not at the first refresh
+        load_zone(self.timezone)  # an unknown zone fails here, not at the first refresh
 
 
 @dataclass(frozen=True)
