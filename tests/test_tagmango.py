@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from feeds import tagmango
 from feeds.model import SourceKind, Status
 from feeds.tagmango import MalformedResponse, parse_call, parse_page
 
@@ -169,14 +168,15 @@ def test_status_mapping(status: Any, expected: Status) -> None:
     assert session.status is expected
 
 
-def test_unknown_status_is_logged_once_per_process(caplog: pytest.LogCaptureFixture) -> None:
-    tagmango._unknown_statuses.discard("postponed-for-test")
-    with caplog.at_level(logging.WARNING, logger="feeds.tagmango"):
-        parse_page(bare(call(status="postponed-for-test"), call(status="postponed-for-test")), "t")
-        parse_page(bare(call(status="postponed-for-test")), "tm")
-    assert [r.getMessage() for r in caplog.records if "postponed" in r.getMessage()] == [
-        "TagMango call status 'postponed-for-test' is unknown; treating it as confirmed"
-    ]
+def test_unknown_statuses_are_reported_to_the_caller_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = bare(call(status=" Postponed "), call(status="postponed"), call(status="cancelled"))
+    with caplog.at_level(logging.DEBUG):
+        page = parse_page(body, "tm")
+    assert page.unknown_statuses == {"postponed"} and caplog.records == []
+    assert [s.status for s in page.sessions] == [Status.CONFIRMED] * 2 + [Status.CANCELLED]
+    assert parse_page(bare(call()), "tm").unknown_statuses == frozenset()
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bridge.logs import WarnOnce
 from bridge.upstream.base import FetchResult, SourceClient
 from bridge.upstream.budget import SharedBudget, budget_for
 from bridge.upstream.errors import UpstreamProtocolError, UpstreamUnavailable
@@ -32,6 +33,8 @@ from feeds.timezones import load_zone
 
 VIDEO_CALLS_PATH = "/api/v1/external/workshops/video-calls"
 log = logging.getLogger(__name__)
+# An unknown call status is reported once per process, not at every refresh of every source.
+_warn_once = WarnOnce(log)
 
 UPSTREAM_RATE_LIMIT = (120, 10.0)  # requests per seconds, per API key [DOC TM-rate]
 # What calbridge allows itself: 10 % under TagMango's limit, shared by every process using the
@@ -210,11 +213,16 @@ class TagMangoClient(SourceClient):
                 auth_error_message=self.auth_error_message,
             )
             try:
-                return parse_page(body, self.config.name)
+                parsed = parse_page(body, self.config.name)
             except MalformedResponse as exc:
                 raise UpstreamProtocolError(
                     self.config.name, f"page {page} of the video-call list: {exc}"
                 ) from exc
+            for status in sorted(parsed.unknown_statuses):
+                _warn_once(
+                    status, "TagMango call status %r is unknown; treating it as confirmed", status
+                )
+            return parsed
 
         pages = self._read_all(get, max_groups)
         for _ in range(MAX_REREADS):
