@@ -34,7 +34,7 @@ MAX_DAYS = 3660
 MAX_ALARM_MINUTES = 7 * 24 * 60
 
 # TrainerCentral credentials: a fixed Zoho access token, or an OAuth client with its refresh
-# token (docs/upstream-apis.md). The names are those of the stored credentials and the API.
+# token (docs/upstream-apis.md, *Zoho OAuth*). The names are the stored credentials' and the API's.
 TRAINERCENTRAL_ACCESS_TOKEN = "access_token"
 TRAINERCENTRAL_OAUTH = ("client_id", "client_secret", "refresh_token")
 

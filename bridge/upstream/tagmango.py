@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 # An unknown call status is reported once per process, not at every refresh of every source.
 _warn_once = WarnOnce(log)
 
-UPSTREAM_RATE_LIMIT = (120, 10.0)  # requests per seconds, per API key [DOC TM-rate]
+# Requests per seconds, per API key (docs/upstream-apis.md, *TagMango: errors and rate limit*).
+UPSTREAM_RATE_LIMIT = (120, 10.0)
 # What calbridge allows itself: 10 % under TagMango's limit, shared by every process using the
 # key (bridge.upstream.budget), leaving room for clock skew between hosts and for requests
 # still in flight when their window closes.
