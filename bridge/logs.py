@@ -1,4 +1,4 @@
-"""Keep secret tokens out of logs.
+"""Keep secret tokens out of logs, and say a recurring thing once (`WarnOnce`).
 
 Feed, share and join URLs are capabilities: whoever reads `/f/<token>.ics` in a log can
 subscribe. Access logs and error logs therefore show `/f/…` and `/j/…` instead.
@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Hashable
 from typing import Any
 
+from cachetools import LRUCache
 from gunicorn.glogging import Logger as GunicornLogger
 
 # Feed and share tokens are 32 characters, join tokens longer; shorter segments are left
@@ -32,6 +35,27 @@ _TOKEN_SEGMENT = re.compile(
     rf"(?<!:/)(?P<prefix>{_SLASH}){_SEGMENT_REST}?{_TOKEN_CHAR}{{{MIN_TOKEN_LENGTH},}}"
     rf"{_SEGMENT_REST}"
 )
+
+
+class WarnOnce:
+    """Log a warning the first time this object meets each key (thread-safe; remembers the
+    latest `max_keys`), so an upstream oddity seen at every refresh is reported once per
+    process rather than every few minutes. Its owner decides how long "once" lasts."""
+
+    def __init__(self, logger: logging.Logger, max_keys: int = 1024) -> None:
+        self._logger = logger
+        self._seen: LRUCache[Hashable, bool] = LRUCache(max_keys)
+        self._lock = threading.Lock()
+
+    def __call__(self, key: Hashable, message: str, *args: object) -> bool:
+        """Log `message % args` unless `key` was met before; whether it was logged."""
+        with self._lock:
+            if key in self._seen:
+                self._seen[key] = True  # keep it among the latest
+                return False
+            self._seen[key] = True
+        self._logger.warning(message, *args)
+        return True
 
 
 def _keep_prefix(match: re.Match[str]) -> str:

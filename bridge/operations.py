@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from bridge import webhooks
 from bridge.feed_views import FeedUnavailable, FeedView
@@ -17,9 +17,10 @@ from bridge.jobs.requests import Priority
 from bridge.links import CalDavLogin, FeedLinks
 from bridge.services import Services
 from bridge.sources import SourceConfigError, partition_for
+from feeds.ical_events import session_uid
 from feeds.model import Scope, SourceKind
-
-MAX_DAYS = 3660
+from feeds.rules import MAX_DAYS, check_alarm_minutes, trainercentral_auth
+from feeds.timezones import load_zone
 
 
 class OperationError(ValueError):
@@ -35,12 +36,7 @@ class Conflict(OperationError):
 
 
 def check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise OperationError(
-            f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin"
-        ) from None
+    load_zone(name, OperationError)
     return name
 
 
@@ -67,6 +63,11 @@ def split_ids(value: str | list[str] | None) -> list[str]:
         return []
     items = value.split(",") if isinstance(value, str) else value
     return [item.strip() for item in items if item and item.strip()]
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of an option (`client_id` → `--client-id`)."""
+    return "--" + name.replace("_", "-")
 
 
 def _required(value: str | None, flag: str) -> str:
@@ -117,21 +118,14 @@ def add_trainercentral_source(
         raise OperationError(
             f"--filter must be 1 (your sessions) or 5 (the academy's), got {filter}"
         )
-    oauth = (client_id, client_secret, refresh_token)
-    if access_token and any(oauth):
-        raise OperationError("give either --access-token or the OAuth client flags, not both")
-    if access_token:
-        credentials = {"access_token": access_token}
-    elif all(oauth):
-        credentials = {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "refresh_token": refresh_token,
-        }
-    else:
-        raise OperationError(
-            "give --access-token, or all of --client-id, --client-secret and --refresh-token"
-        )
+    given = {
+        "access_token": access_token,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "refresh_token": refresh_token,
+    }
+    credentials = {name: value for name, value in given.items() if value}
+    trainercentral_auth(credentials, _flag, OperationError)
     settings = {
         "org_id": _required(org_id, "--org-id"),
         "academy_url": check_origin(academy_url, "--academy-url"),
@@ -213,8 +207,7 @@ def create_feed(
         except SourceConfigError as error:
             raise OperationError(str(error)) from None
         check_narrows(row, filters)
-    if alarm_minutes is not None and not 0 <= alarm_minutes <= 10080:
-        raise OperationError(f"--alarm must be between 0 and 10080 minutes, got {alarm_minutes}")
+    check_alarm_minutes(alarm_minutes, "--alarm", OperationError)
     feed, token = app.store.create_feed(
         name=name,
         source_ids=[row.id for row in rows],
@@ -309,8 +302,9 @@ def feed_changes(app: Services, feed_id: int, since: int = 0) -> dict[str, Any]:
                 "kind": change.kind.value,
                 "source": sources[change.source_id].name,
                 "upstream_id": change.upstream_id,
-                "uid": f"{sources[change.source_id].kind.value}-{change.upstream_id}"
-                f"@{app.feeds.uid_domain}",
+                "uid": session_uid(
+                    sources[change.source_id].kind, change.upstream_id, app.feeds.uid_domain
+                ),
                 "start": _iso(change.start),
                 "end": _iso(change.end),
                 "changed_at": _iso(change.changed_at),

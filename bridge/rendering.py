@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from cachetools import LRUCache, TTLCache
 
@@ -88,6 +87,7 @@ class FeedRenderer:
         signer: JoinSigner,
         *,
         clock: Callable[[], datetime],
+        uid_domain: str,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -95,7 +95,7 @@ class FeedRenderer:
         self.refreshes = refreshes
         self.signer = signer
         self.clock = clock
-        self.uid_domain = urlsplit(settings.public_url).hostname or "calbridge.local"
+        self.uid_domain = uid_domain  # stored at the first start (bridge.services.uid_domain)
         self._guard = threading.Lock()
         self._render_locks = [threading.Lock() for _ in range(RENDER_LOCK_STRIPES)]
         self._renders: LRUCache[RenderKey, _CachedRender] = LRUCache(

@@ -6,6 +6,7 @@ Flask app, and `services()` finds them inside a request.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ from bridge.settings import Settings
 from bridge.signing import JoinSigner
 from bridge.sources import Partition, build_client
 from bridge.store import Store
+from bridge.store.instance_queries import UID_DOMAIN
 from bridge.upstream.budget import add_budget_listener, configure_budgets
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 SUMMARY_MAX_AGE = 1.0  # seconds a scrape's schedule summary serves the other gauges
@@ -83,7 +87,15 @@ def build_services(
 
     queue = JobQueue(IMMEDIATE if immediate_jobs else settings.queue_location, run_refresh)
     refreshes = RefreshRequests(store, queue, clock)
-    feeds = FeedRenderer(store, settings, metrics, refreshes, signer, clock=clock)
+    feeds = FeedRenderer(
+        store,
+        settings,
+        metrics,
+        refreshes,
+        signer,
+        clock=clock,
+        uid_domain=uid_domain(store, settings),
+    )
     jobs = JobRunner(queue, Scheduler(store, refreshes, clock))
     _watch_schedule(metrics, store, queue, clock)
     return Services(
@@ -98,6 +110,22 @@ def build_services(
         feeds=feeds,
         jobs=jobs,
     )
+
+
+def uid_domain(store: Store, settings: Settings) -> str:
+    """The domain of every event UID: the one the installation's first start stored (see
+    Settings.first_uid_domain), so moving the service to another public URL changes no UID."""
+    stored = store.instance_setting(UID_DOMAIN, settings.first_uid_domain)
+    if settings.uid_domain is not None and settings.uid_domain != stored:
+        log.warning(
+            "CALBRIDGE_UID_DOMAIN is %s, but this installation's event UIDs use %s since its "
+            "first start; keeping %s (a new domain would make every calendar recreate every "
+            "event)",
+            settings.uid_domain,
+            stored,
+            stored,
+        )
+    return stored
 
 
 def _watch_schedule(metrics: Metrics, store: Store, queue: JobQueue, clock: Clock) -> None:

@@ -7,6 +7,8 @@ operator sees what to fix before the service starts, never a stack trace later.
     CALBRIDGE_SECRET_KEY_FALLBACKS  comma-separated old keys still accepted during a key rotation
     CALBRIDGE_DATABASE_URL          default sqlite:///<instance path>/calbridge.db
     CALBRIDGE_PUBLIC_URL            origin used in links; default http://127.0.0.1:8000
+    CALBRIDGE_UID_DOMAIN            domain of every event UID, fixed at the first start (then
+                                    stored); default the host of CALBRIDGE_PUBLIC_URL then
     CALBRIDGE_ADMIN_TOKEN           bearer token of the admin API; unset: admin API disabled
     CALBRIDGE_METRICS_TOKEN         bearer token /metrics requires from every client; unset:
                                     the admin token, and without that only loopback clients
@@ -20,6 +22,7 @@ operator sees what to fix before the service starts, never a stack trace later.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +37,9 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_CACHE_TTL = 600
 DATABASE_BACKENDS = ("sqlite", "postgresql", "postgres")
 QUEUE_SCHEMES = ("sqlite", "redis", "rediss", "postgresql", "postgres")
+FALLBACK_UID_DOMAIN = "calbridge.local"  # for Settings built by hand with a hostless public URL
+_DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_UID_DOMAIN = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
 
 
 class SettingsError(ValueError):
@@ -53,11 +59,18 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     cache_ttl: int = DEFAULT_CACHE_TTL
     queue_url: str = ""  # empty: sqlite:///<instance path>/queue.db (see `queue_location`)
+    uid_domain: str | None = None  # None: the public URL's host (see `first_uid_domain`)
 
     @property
     def queue_location(self) -> str:
         """The job queue's URL, with the default filled in."""
         return self.queue_url or f"sqlite:///{(self.instance_path / 'queue.db').as_posix()}"
+
+    @property
+    def first_uid_domain(self) -> str:
+        """The UID domain an installation's first start stores: CALBRIDGE_UID_DOMAIN, else the
+        host of the public URL. Later starts use the stored one (bridge.services)."""
+        return self.uid_domain or urlsplit(self.public_url).hostname or FALLBACK_UID_DOMAIN
 
     @classmethod
     def from_env(
@@ -83,6 +96,7 @@ class Settings:
             metrics_token=env.get("CALBRIDGE_METRICS_TOKEN", "").strip() or None,
             cache_ttl=_cache_ttl(env.get("CALBRIDGE_CACHE_TTL", "")),
             queue_url=_queue_url(env.get("CALBRIDGE_QUEUE_URL", "")),
+            uid_domain=_uid_domain(env.get("CALBRIDGE_UID_DOMAIN", "")),
         )
 
     @classmethod
@@ -194,5 +208,16 @@ def _queue_url(raw: str) -> str:
         raise SettingsError(
             f"CALBRIDGE_QUEUE_URL must be a sqlite:///path, redis://host:port/db or "
             f"postgresql://user@host/db URL, not {shown}"
+        )
+    return value
+
+
+def _uid_domain(raw: str) -> str | None:
+    value = raw.strip().lower().rstrip(".")
+    if not raw.strip():
+        return None
+    if len(value) > 253 or not _UID_DOMAIN.fullmatch(value):
+        raise SettingsError(
+            f"CALBRIDGE_UID_DOMAIN must be a domain name such as cal.example.com, not {raw!r}"
         )
     return value

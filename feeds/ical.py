@@ -12,12 +12,12 @@ byte-identical. `feeds.ical_index` finds one event of a feed by UID, and
 writes it alone, without planning the whole feed again.
 
 Calendar properties: VERSION, PRODID, CALSCALE, NAME + X-WR-CALNAME, DESCRIPTION +
-X-WR-CALDESC (when given), X-WR-TIMEZONE (unless a time had to be written in UTC in a zoned
-feed), REFRESH-INTERVAL;VALUE=DURATION and X-PUBLISHED-TTL. No METHOD. Times use the feed
-zone's TZID with a rule-based VTIMEZONE (`feeds.timezones`), or UTC when the zone is UTC or
-cannot be written as such a VTIMEZONE, and for single events in the repeated hour when clocks
-go back. DTSTAMP/LAST-MODIFIED come from `Session.changed_at`, or the fixed
-`feeds.ical_events.UNKNOWN_CHANGE_TIME` (2000-01-01T00:00:00Z) when it is unknown.
+X-WR-CALDESC (when given), X-WR-TIMEZONE (in a UTC feed only: see `x_wr_timezone`),
+REFRESH-INTERVAL;VALUE=DURATION and X-PUBLISHED-TTL, from the options alone. No METHOD.
+Times use the feed zone's TZID with a rule-based VTIMEZONE (`feeds.timezones`), or UTC when
+the zone is UTC or cannot be written as such a VTIMEZONE, and for single events in the
+repeated hour when clocks go back. DTSTAMP/LAST-MODIFIED come from `Session.changed_at`, or
+the fixed `feeds.ical_events.UNKNOWN_CHANGE_TIME` (2000-01-01T00:00:00Z) when it is unknown.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from feeds.ical_events import (
 )
 from feeds.ical_text import Component, serialize
 from feeds.model import Scope, Session
+from feeds.rules import aware_utc, check_alarm_minutes
 from feeds.series import Series, plan_group
 from feeds.timezones import UTC_TZIDS, load_zone, vtimezone_for
 
@@ -94,10 +95,7 @@ class FeedOptions:
         load_zone(self.timezone)  # ValueError for an unknown zone
         if not isinstance(self.scope, Scope):
             raise ValueError(f"scope must be a Scope, not {self.scope!r}")
-        if self.alarm_minutes is not None and (
-            isinstance(self.alarm_minutes, bool) or self.alarm_minutes < 0
-        ):
-            raise ValueError(f"alarm_minutes must be None or ≥ 0, not {self.alarm_minutes!r}")
+        check_alarm_minutes(self.alarm_minutes)
         if self.refresh_interval <= timedelta(0) or self.refresh_interval.microseconds:
             raise ValueError(
                 f"refresh_interval must be a positive whole number of seconds, "
@@ -107,8 +105,8 @@ class FeedOptions:
             raise ValueError(f"uid_domain must be a host name, not {self.uid_domain!r}")
         for what in ("window_start", "window_end"):
             value = getattr(self, what)
-            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-                raise ValueError(f"{what} {value.isoformat()} has no timezone")
+            if value is not None:
+                aware_utc(value, what)
         if self.window_start and self.window_end and self.window_end < self.window_start:
             raise ValueError("window_end is before window_start")
 
@@ -130,7 +128,6 @@ class _Block:
     planned: PlannedEvent
     source: Session | Series
     uses_zone: bool  # some time is written with the feed zone's TZID (needs the VTIMEZONE)
-    writes_utc: bool  # some time is written in UTC
     rendered: bytes | None = None  # filled in on first render (shared through the cache)
 
 
@@ -322,7 +319,7 @@ def _single_block(ctx_key: _ContextKey, session: Session) -> _Block:
     uid = single_uid(session, ctx)
     planned = PlannedEvent(uid, (session,), False)
     zoned = uses_zone(ctx, session.start, session.end)
-    return _Block((session.start, uid), planned, session, zoned, not zoned)
+    return _Block((session.start, uid), planned, session, zoned)
 
 
 @functools.lru_cache(maxsize=RENDER_CACHE_ENTRIES // 4)
@@ -335,10 +332,7 @@ def _group_blocks(ctx_key: _ContextKey, group: tuple[Session, ...]) -> list[_Blo
         uid = series_uid(first.source_kind, first.series_key or "", ctx)
         planned = PlannedEvent(uid, plan.series.occurrences, True)
         zoned = ctx.zone is not UTC
-        writes_utc = not zoned or not all(
-            uses_zone(ctx, o.session.start, o.session.end) for o in plan.series.overrides
-        )
-        blocks.append(_Block((plan.series.start, uid), planned, plan.series, zoned, writes_utc))
+        blocks.append(_Block((plan.series.start, uid), planned, plan.series, zoned))
     return blocks
 
 
@@ -350,18 +344,27 @@ def _block_order(block: _Block) -> tuple[datetime, str]:
 
 
 def _feed_header(prepared: _Prepared, options: FeedOptions) -> Component:
-    # X-WR-TIMEZONE only when it cannot change a time's meaning: readers such as the
-    # x-wr-timezone package (used by recurring-ical-events) rewrite UTC times into that zone and
-    # lose which of the two repeated wall-clock hours was meant when clocks go back.
-    utc_feed = options.timezone in UTC_TZIDS
+    """The calendar's own properties: they depend on the options only, never on the sessions,
+    so adding or removing one session never changes them."""
     return calendar_component(
         name=options.name,
         description=options.description,
-        timezone_name=options.timezone
-        if utc_feed or not any(b.writes_utc for b in prepared.blocks)
-        else None,
+        timezone_name=x_wr_timezone(options.timezone),
         refresh_interval=options.refresh_interval,
     )
+
+
+def x_wr_timezone(tzid: str) -> str | None:
+    """The feed's X-WR-TIMEZONE: its zone when that is UTC, else none.
+
+    Every time in a feed is absolute (UTC or a TZID with its VTIMEZONE), so a client that
+    follows RFC 5545 has no use for X-WR-TIMEZONE. Readers such as the x-wr-timezone package
+    (used by recurring-ical-events) rewrite every UTC time into that zone, and then read a time
+    in the repeated hour when clocks go back as its first occurrence (an hour early), and a
+    zoned feed writes such times, and all times of a zone it cannot write as a VTIMEZONE, in
+    UTC. Rewriting UTC times into UTC changes nothing, so only a UTC feed names its zone.
+    """
+    return tzid if tzid in UTC_TZIDS else None
 
 
 def _iter_calendar(

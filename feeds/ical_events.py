@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from feeds.ical_text import Component, Kind, Prop
-from feeds.model import Scope, Session, SourceKind
+from feeds.model import CONTROL_CHARACTERS, Scope, Session, SourceKind
 from feeds.series import WEEKDAY_CODES, Frequency, Series, local_is_unambiguous
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "content_key",
     "series_events",
     "series_uid",
+    "session_uid",
     "single_event",
     "single_uid",
     "uses_zone",
@@ -49,7 +50,6 @@ RECORDING_LABEL = "Watch the recording"  # the replay line of a session that has
 _LINK_REMOVED = "[link removed]"
 _LINK_PLACEHOLDER = "\x00link"  # stands for the join link while comparing occurrences
 
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _URI_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}]")
 _EMAIL = re.compile(r"[^\s@<>\"(),:;\[\]\\]+@[^\s@<>\"(),:;\[\]\\]+")
@@ -94,8 +94,13 @@ class _Fields:
     categories: tuple[str, ...]
 
 
+def session_uid(kind: SourceKind, upstream_id: str, uid_domain: str) -> str:
+    """The UID of a single session's event (also what the change log reports)."""
+    return f"{kind.value}-{upstream_id}@{uid_domain}"
+
+
 def single_uid(session: Session, ctx: RenderContext) -> str:
-    return f"{session.key}@{ctx.uid_domain}"
+    return session_uid(session.source_kind, session.upstream_id, ctx.uid_domain)
 
 
 def series_uid(kind: SourceKind, series_key: str, ctx: RenderContext) -> str:
@@ -214,7 +219,7 @@ def clean_text(text: str) -> str:
     lone surrogates (undecodable input) → U+FFFD."""
     if text.isprintable():  # the common case: nothing to clean
         return text
-    text = _CONTROL_CHARACTERS.sub("", text)
+    text = CONTROL_CHARACTERS.sub("", text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.isascii():

@@ -1,7 +1,8 @@
 """The normalized model every upstream is turned into.
 
 A `Session` is one occurrence of a live session, whatever platform it came from.
-Instants are always timezone-aware UTC; the parsers reject anything else.
+Instants are always timezone-aware UTC; the parsers reject anything else. Titles are
+normalised (`normalize_title`) whatever the platform wrote.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from ipaddress import ip_address
 from urllib.parse import urlsplit
+
+from feeds.rules import aware_utc
 
 
 class SourceKind(StrEnum):
@@ -79,11 +82,23 @@ def _is_ip_address(text: str) -> bool:
     return True
 
 
+# Control characters no text is written with (tab and line breaks are whitespace instead).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WHITESPACE_RUNS = re.compile(r"\s+")  # any Unicode space, tab or line break
+
+
+def normalize_title(title: str) -> str:
+    """A title as every calendar shows it alike: no control characters, each run of whitespace
+    one space, none at either end. libical (Evolution, KDE) trims a SUMMARY's trailing spaces
+    while other clients keep them, and a line break in a title shows differently everywhere."""
+    if title.isprintable() and "  " not in title and title[:1] != " " and title[-1:] != " ":
+        return title  # the common case (isprintable: no control and no space but " ")
+    return _WHITESPACE_RUNS.sub(" ", CONTROL_CHARACTERS.sub("", title)).strip(" ")
+
+
 def as_utc(value: datetime, what: str = "instant") -> datetime:
-    """Return `value` in UTC; naive datetimes are refused, never guessed."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidSession(f"{what} {value.isoformat()} has no timezone")
-    return value.astimezone(UTC)
+    """Return `value` in UTC; naive datetimes are refused (InvalidSession), never guessed."""
+    return aware_utc(value, what, InvalidSession)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +133,10 @@ class Session:
     def __post_init__(self) -> None:
         if not self.upstream_id:
             raise InvalidSession("session has no upstream id")
+        # Titles are normalised here, the one place every parser and the archive go through.
+        object.__setattr__(self, "title", normalize_title(self.title))
+        if self.product_title is not None:
+            object.__setattr__(self, "product_title", normalize_title(self.product_title) or None)
         object.__setattr__(self, "start", as_utc(self.start, "start"))
         object.__setattr__(self, "end", as_utc(self.end, "end"))
         if self.end <= self.start:

@@ -15,29 +15,21 @@ these fields, and what is guessed, is in docs/upstream-apis.md, *TagMango: respo
 
 from __future__ import annotations
 
-import functools
-import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feeds.model import InvalidSession, Session, SourceKind, Status
+from feeds.rules import aware_utc
 from feeds.text import html_to_text
-
-log = logging.getLogger(__name__)
+from feeds.timezones import zone_names
 
 CANCELLED_STATUSES = frozenset({"cancelled", "canceled", "deleted"})
 KNOWN_CONFIRMED_STATUSES = frozenset({"available"})
 # The docs never show a series field; `groupId` is what check-availability takes.
 SERIES_FIELDS = ("groupId", "seriesId", "recurringGroupId", "groupID", "videoCallGroupId")
 TIMEZONE_FIELDS = ("timezoneName", "timezone", "timeZone", "creatorTimezone")
-
-
-_unknown_statuses: set[str] = set()
-_unknown_statuses_lock = threading.Lock()
 
 
 # Bodies come from json.loads, so objects are plain dicts (checked as such: it is faster).
@@ -54,7 +46,9 @@ class ParsedPage:
     `call_count` and `group_count` count raw records, malformed ones included, so the
     paginating client can tell a full page from the last one; `dates` are the group dates.
     `skipped_ids` are the ids of calls skipped as malformed; `unidentified` counts skipped
-    calls whose id could not be read either.
+    calls whose id could not be read either. `unknown_statuses` are the call statuses met that
+    mean neither confirmed nor cancelled as far as is known (read as confirmed): the caller
+    decides how often to say so (bridge.upstream.tagmango warns once per process).
     """
 
     sessions: list[Session]
@@ -65,12 +59,14 @@ class ParsedPage:
     dates: frozenset[str] = frozenset()
     skipped_ids: frozenset[str] = frozenset()
     unidentified: int = 0
+    unknown_statuses: frozenset[str] = frozenset()
 
 
 def parse_page(body: Any, source_name: str) -> ParsedPage:
     """Parse one decoded response body; raise MalformedResponse if its shape is wrong."""
     payload = _unwrap(body)
     warnings: list[str] = []
+    unknown_statuses: set[str] = set()
     total = _parse_total(payload.get("total"), warnings)
     groups = payload.get("data")
     if not isinstance(groups, list):
@@ -92,7 +88,7 @@ def parse_page(body: Any, source_name: str) -> ParsedPage:
             call_count += 1
             where = f"data[{group_index}].calls[{call_index}]"
             try:
-                sessions.append(parse_call(record, source_name, warnings))
+                sessions.append(parse_call(record, source_name, warnings, unknown_statuses))
             except InvalidSession as exc:
                 warnings.append(f"skipped TagMango call {_name_of(record, where)}: {exc}")
                 call_id = _id_of(record)
@@ -109,13 +105,20 @@ def parse_page(body: Any, source_name: str) -> ParsedPage:
         frozenset(dates),
         frozenset(skipped_ids),
         unidentified,
+        frozenset(unknown_statuses),
     )
 
 
-def parse_call(record: Any, source_name: str, warnings: list[str] | None = None) -> Session:
+def parse_call(
+    record: Any,
+    source_name: str,
+    warnings: list[str] | None = None,
+    unknown_statuses: set[str] | None = None,
+) -> Session:
     """One call object → Session; InvalidSession if its id or times are missing or invalid.
 
-    Optional fields of the wrong type are ignored (with a warning, when a list is given).
+    Optional fields of the wrong type are ignored (with a warning, when a list is given); an
+    unknown status is read as confirmed (and added to `unknown_statuses`, when a set is given).
     """
     if not isinstance(record, dict):
         raise InvalidSession(f"a call must be an object, not {_kind(record)}")
@@ -159,7 +162,7 @@ def parse_call(record: Any, source_name: str, warnings: list[str] | None = None)
         end=end,
         series_key=_series_key(record),
         description=html_to_text(description) if description else "",
-        status=_status(record.get("status")),
+        status=_status(record.get("status"), unknown_statuses),
         meeting_url=meeting_url.strip() if meeting_url else None,
         organizer_name=optional(creator.get("name"), "creator.name"),
         organizer_email=optional(creator.get("email"), "creator.email"),
@@ -210,23 +213,17 @@ def _instant(value: Any, what: str) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise InvalidSession(f"'{what}' {value!r} is not an ISO date-time") from exc
-    if parsed.tzinfo is None:
-        raise InvalidSession(f"'{what}' {value!r} has no UTC offset")
-    return parsed
+    return aware_utc(parsed, f"'{what}'", InvalidSession)
 
 
-def _status(value: Any) -> Status:
+def _status(value: Any, unknown: set[str] | None) -> Status:
     if not isinstance(value, str) or not value.strip():
         return Status.CONFIRMED
     status = value.strip().lower()
     if status in CANCELLED_STATUSES:
         return Status.CANCELLED
-    if status not in KNOWN_CONFIRMED_STATUSES:
-        with _unknown_statuses_lock:
-            first_time = status not in _unknown_statuses
-            _unknown_statuses.add(status)
-        if first_time:
-            log.warning("TagMango call status %r is unknown; treating it as confirmed", value)
+    if status not in KNOWN_CONFIRMED_STATUSES and unknown is not None:
+        unknown.add(status)
     return Status.CONFIRMED
 
 
@@ -247,18 +244,9 @@ def _series_key(record: Mapping[str, Any]) -> str | None:
 def _timezone(record: Mapping[str, Any]) -> str | None:
     for name in TIMEZONE_FIELDS:
         value = record.get(name)
-        if isinstance(value, str) and "/" in value and _is_zone(value.strip()):
+        if isinstance(value, str) and "/" in value and value.strip() in zone_names():
             return value.strip()  # an IANA name, not "+05:30"
     return None
-
-
-@functools.lru_cache(maxsize=256)
-def _is_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _id_of(record: Any) -> str | None:

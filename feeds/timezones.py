@@ -18,12 +18,14 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil.rrule import rrulestr
 from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
 
-__all__ = ["UTC_TZIDS", "check_vtimezone", "load_zone", "vtimezone_for"]
+from feeds.rules import aware_utc
+
+__all__ = ["UTC_TZIDS", "check_vtimezone", "load_zone", "vtimezone_for", "zone_names"]
 
 # Zones that are UTC itself: times in them are written with a Z and need no VTIMEZONE.
 UTC_TZIDS = frozenset(
@@ -49,12 +51,22 @@ class _Observance:
     local_time: time = time(0, 0)
 
 
-def load_zone(tzid: str) -> ZoneInfo:
-    """The zoneinfo zone for an IANA name; ValueError (clear message) when there is none."""
-    try:
-        return ZoneInfo(tzid)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tzid!r} (expected an IANA name)") from exc
+@functools.cache
+def zone_names() -> frozenset[str]:
+    """Every time zone a feed or source may name: the IANA zones zoneinfo knows (tzdata or the
+    system's), but not "localtime", which means whatever the machine is set to."""
+    return frozenset(available_timezones() - {"localtime"})
+
+
+def load_zone(tzid: str, error: type[Exception] = ValueError) -> ZoneInfo:
+    """The zoneinfo zone for an IANA name of `zone_names`; raises `error` (with the one message
+    every layer shows) for any other name."""
+    if tzid in zone_names():
+        try:
+            return ZoneInfo(tzid)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # listed but unreadable: unknown all the same
+    raise error(f"unknown time zone {tzid!r}; use an IANA name such as Europe/Berlin")
 
 
 def vtimezone_for(tzid: str, window_start: datetime, window_end: datetime) -> Timezone | None:
@@ -83,7 +95,7 @@ def check_vtimezone(vtz: Timezone, tzid: str, start: datetime, end: datetime) ->
     Also reports structural problems that make the VTIMEZONE unusable.
     """
     zone = load_zone(tzid)
-    start_utc, end_utc = _aware_utc(start, "start"), _aware_utc(end, "end")
+    start_utc, end_utc = aware_utc(start, "start"), aware_utc(end, "end")
     try:
         onsets = _vtimezone_onsets(vtz, end_utc)
     except (KeyError, ValueError, TypeError) as exc:
@@ -118,7 +130,7 @@ def check_vtimezone(vtz: Timezone, tzid: str, start: datetime, end: datetime) ->
 
 
 def _window_years(window_start: datetime, window_end: datetime) -> tuple[int, int]:
-    start, end = _aware_utc(window_start, "window_start"), _aware_utc(window_end, "window_end")
+    start, end = aware_utc(window_start, "window_start"), aware_utc(window_end, "window_end")
     if end < start:
         raise ValueError(f"window_end {end.isoformat()} is before window_start {start.isoformat()}")
     return start.year, end.year
@@ -352,12 +364,6 @@ def _offset_at(onsets: list[tuple[datetime, timedelta, timedelta]], instant: dat
             break
         current = offset_to
     return current
-
-
-def _aware_utc(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} {value.isoformat()} has no timezone")
-    return value.astimezone(UTC)
 
 
 def _format_offset(offset: timedelta | None) -> str:

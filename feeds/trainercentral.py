@@ -32,7 +32,7 @@ ROLE_SPEAKER = "1"
 # Speakers run the session; an admin is the next best organizer. Attendees never are.
 _ORGANIZER_ROLES = (ROLE_SPEAKER, ROLE_ADMIN)
 
-_NOT_DELETED = {"", "-1"}
+_NOT_DELETED = frozenset({"", "-1"})
 # Instants outside this range are garbage, not sessions (e.g. seconds sent as milliseconds).
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)

@@ -34,14 +34,53 @@ def test_calendar_properties_each_once_and_no_method() -> None:
         "X-WR-CALNAME:Ann's sessions",
         "DESCRIPTION:Live\\, weekly",
         "X-WR-CALDESC:Live\\, weekly",
-        "X-WR-TIMEZONE:Europe/Berlin",
         "REFRESH-INTERVAL;VALUE=DURATION:PT1H",
         "X-PUBLISHED-TTL:PT1H",
     ):
         assert text.count(line) == 1, line
     assert sum(line.startswith("PRODID:") for line in text) == 1
     assert not any(line.startswith("METHOD") for line in text)
+    assert not any(line.startswith("X-WR-TIMEZONE") for line in text)  # a zoned feed: none
     assert text[0] == "BEGIN:VCALENDAR" and text[-2:] == ["END:VCALENDAR", ""]
+
+
+def header(data: bytes) -> bytes:
+    """The calendar's own properties: everything before its first component (or its end)."""
+    for end in (b"BEGIN:VTIMEZONE", b"BEGIN:VEVENT", b"END:VCALENDAR"):
+        data = data.split(end)[0]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("Europe/Berlin", None),
+        ("America/New_York", None),
+        ("America/Sao_Paulo", None),
+        ("UTC", b"X-WR-TIMEZONE:UTC\r\n"),
+        ("Etc/UTC", b"X-WR-TIMEZONE:Etc/UTC\r\n"),
+    ],
+)
+def test_the_calendar_properties_depend_on_the_options_alone(
+    zone: str, expected: bytes | None
+) -> None:
+    # One session in New York's repeated hour (written in UTC there), others in Sao Paulo's
+    # years without a single DST rule (the whole feed written in UTC).
+    repeated = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+    plain = [session("1"), session("2", TUESDAY_18 + timedelta(days=1))]
+    with_utc_times = [
+        *plain,
+        session("3", repeated),
+        session("4", datetime(2018, 12, 1, 12, tzinfo=UTC)),
+        session("5", datetime(2020, 2, 1, 12, tzinfo=UTC)),
+    ]
+    first = header(render(plain, options(timezone=zone)))
+    assert header(render(with_utc_times, options(timezone=zone))) == first
+    assert header(render([], options(timezone=zone))) == first
+    if expected is None:
+        assert b"X-WR-TIMEZONE" not in first
+    else:
+        assert first.count(b"X-WR-TIMEZONE") == 1 and expected in first
 
 
 def test_no_calendar_description_unless_given_and_refresh_interval_as_a_duration() -> None:
@@ -144,9 +183,10 @@ def test_cancelled_single_is_a_tombstone() -> None:
 
 
 def test_text_is_cleaned_of_control_characters_and_keeps_a_literal_backslash_n() -> None:
-    title = "A\x00B\x1b\r\nC:\\New\t ok"
-    (event,) = events(render([session(title=title)]))
-    assert event["SUMMARY"] == "AB\nC:\\New\t ok"
+    text = "A\x00B\x1b\r\nC:\\New\t ok"
+    (event,) = events(render([session(title=text, description=text)]))
+    assert event["SUMMARY"] == "AB C:\\New ok"  # a title is one line (Session.title)
+    assert "AB\nC:\\New\t ok" in event["DESCRIPTION"]
 
 
 def test_blank_title_gets_a_placeholder() -> None:
@@ -158,7 +198,7 @@ def test_long_unicode_text_is_folded_within_75_octets() -> None:
     title = "नमस्ते 🧘 " * 30
     data = render([session(title=title)])
     assert all(len(line) <= 75 for line in data.split(b"\r\n"))
-    assert events(data)[0]["SUMMARY"] == title
+    assert events(data)[0]["SUMMARY"] == title.strip()
 
 
 def test_join_url_must_give_a_uri() -> None:
@@ -204,6 +244,13 @@ def test_one_vtimezone_for_the_feed_zone_and_no_floating_times() -> None:
             assert line.endswith("Z") or line.startswith("DTSTART:1970"), line
 
 
+def test_a_title_with_stray_whitespace_is_written_as_every_client_shows_it() -> None:
+    # libical trims a SUMMARY's trailing spaces and others keep them: none are written.
+    data = render([session(title="  Yoga \t flow\n", product_title="Morning  Yoga ")])
+    assert "SUMMARY:Yoga flow" in lines(data)
+    assert "CATEGORIES:Zoom,Morning Yoga" in lines(data)
+
+
 def test_utc_feed_writes_z_times_and_no_vtimezone() -> None:
     data = render([session()], options(timezone="UTC"))
     assert b"VTIMEZONE" not in data and b"TZID" not in data
@@ -233,7 +280,8 @@ def test_a_time_in_the_repeated_hour_is_written_in_utc() -> None:
     sessions = [session("1", second), session("2", second + timedelta(days=1))]
     data = render(sessions, options(timezone="America/New_York"))
     assert "DTSTART:20261101T063000Z" in lines(data)
-    # X-WR-TIMEZONE would make some readers re-interpret that UTC time in the zone.
+    # X-WR-TIMEZONE would make some readers re-interpret that UTC time in the zone (an hour
+    # early: recurring-ical-events does, through the x-wr-timezone package).
     assert b"X-WR-TIMEZONE" not in data
     assert "DTSTART;TZID=America/New_York:20261102T013000" in lines(data)
     assert [o.start for o in expand(data, sessions)] == [s.start for s in sessions]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.config import Config
 
-from bridge.logs import RedactingFilter, RedactingGunicornLogger, redact
+from bridge.logs import RedactingFilter, RedactingGunicornLogger, WarnOnce, redact
 
 TOKEN = "h8A6a3xTHm7t574dNdxhgOpkUuim9hXd"
 
@@ -94,3 +94,14 @@ def test_gunicorn_error_log_and_tracebacks_are_redacted(caplog: pytest.LogCaptur
         logger.error_log.propagate = False
     assert set(caplog.messages) == {"Error handling request /%66/…"}
     assert TOKEN not in caplog.text and "LookupError: no calendar at /%66/…" in caplog.text
+
+
+def test_warn_once_warns_once_per_key_and_forgets_the_oldest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    warn = WarnOnce(logging.getLogger("test.warn_once"), max_keys=2)
+    with caplog.at_level(logging.WARNING, logger="test.warn_once"):
+        assert warn("a", "saw %s", "a") and not warn("a", "saw %s", "a")
+        assert warn("b", "saw %s", "b") and warn("c", "saw %s", "c")  # "a" is forgotten now
+        assert warn("a", "saw %s", "a") and not warn("c", "saw %s", "c")
+    assert [r.getMessage() for r in caplog.records] == ["saw a", "saw b", "saw c", "saw a"]

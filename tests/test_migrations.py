@@ -40,6 +40,7 @@ TABLES = {
     "recordings",
     "caldav_collections",
     "caldav_objects",
+    "instance_settings",
 }
 
 

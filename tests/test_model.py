@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from feeds.model import InvalidSession, Session, SourceKind, Status, is_web_url
+from feeds.model import InvalidSession, Session, SourceKind, Status, is_web_url, normalize_title
 
 IST = timezone(timedelta(hours=5, minutes=30))
 
@@ -120,3 +120,21 @@ def test_is_web_url_keeps_real_meeting_links(url: str) -> None:
 )
 def test_is_web_url_refuses_what_a_browser_would_read_otherwise(url: str) -> None:
     assert not is_web_url(url)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("Yoga", "Yoga"),
+        ("Yoga ", "Yoga"),
+        ("  Yoga   flow \t level\n1 ", "Yoga flow level 1"),
+        ("Yoga\u00a0\u2003flow\u2028", "Yoga flow"),
+        ("Yoga\x00 flow\x7f ", "Yoga flow"),
+        ("   ", ""),
+        ("योग  सत्र 🎉", "योग सत्र 🎉"),
+    ],
+)
+def test_titles_are_normalised_once_for_every_client(raw: str, shown: str) -> None:
+    assert normalize_title(raw) == shown
+    session = make(title=raw, product_title=raw)
+    assert session.title == shown and session.product_title == (shown or None)

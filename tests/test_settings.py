@@ -165,3 +165,18 @@ def test_a_refused_queue_url_never_shows_its_password(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as refused:
         settings(tmp_path, CALBRIDGE_QUEUE_URL="amqp://guest:hunter2@rabbit/")
     assert "hunter2" not in str(refused.value) and "amqp://" in str(refused.value)
+
+
+def test_the_first_uid_domain_is_the_given_one_else_the_public_urls_host(tmp_path: Path) -> None:
+    assert settings(tmp_path).uid_domain is None
+    assert settings(tmp_path).first_uid_domain == "127.0.0.1"
+    moved = settings(tmp_path, CALBRIDGE_PUBLIC_URL="https://Cal.Example.com:8443/bridge")
+    assert moved.first_uid_domain == "cal.example.com"
+    given = settings(tmp_path, CALBRIDGE_UID_DOMAIN=" Events.Example.COM. ")
+    assert given.uid_domain == given.first_uid_domain == "events.example.com"
+
+
+@pytest.mark.parametrize("value", ["a b.example", "x@y.example", "-bad.example", "a..b", "é.fr"])
+def test_a_uid_domain_that_is_not_a_domain_name_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="CALBRIDGE_UID_DOMAIN must be a domain name"):
+        settings(tmp_path, CALBRIDGE_UID_DOMAIN=value)

@@ -314,7 +314,8 @@ FEED_MISTAKES: list[tuple[dict[str, object], str]] = [
     ({"history_days": -1}, "history_days must be a whole number of at least 0"),
     ({"horizon_days": 0}, "horizon_days must be a whole number of at least 1"),
     ({"horizon_days": 1.5}, "horizon_days must be a whole number"),
-    ({"alarm_minutes": -5}, "alarm_minutes must be a whole number of at least 0"),
+    ({"alarm_minutes": -5}, "alarm_minutes must be between 0 and 10080 minutes"),
+    ({"alarm_minutes": 10081}, "alarm_minutes must be between 0 and 10080 minutes"),
     ({"filters": {"user": object()}}, "feed filters must be JSON-serialisable"),
 ]
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from feeds import tagmango
 from feeds.model import SourceKind, Status
 from feeds.tagmango import MalformedResponse, parse_call, parse_page
 
@@ -127,7 +126,7 @@ def test_a_body_of_the_wrong_shape_is_an_error(body: Any, message: str) -> None:
         (call(_id=12345), "'_id' is a int"),
         (call(fromTime=...), "'fromTime' is missing"),
         (call(toTime="tomorrow"), "not an ISO date-time"),
-        (call(fromTime="2024-01-15T14:00:00"), "has no UTC offset"),
+        (call(fromTime="2024-01-15T14:00:00"), "has no timezone"),
         (call(fromTime=1705327200000), "'fromTime' is a int"),
         (call(toTime="2024-01-15T13:00:00.000Z"), "is not after"),
         (call(toTime="2024-01-15T14:00:00.000Z"), "is not after"),
@@ -169,14 +168,15 @@ def test_status_mapping(status: Any, expected: Status) -> None:
     assert session.status is expected
 
 
-def test_unknown_status_is_logged_once_per_process(caplog: pytest.LogCaptureFixture) -> None:
-    tagmango._unknown_statuses.discard("postponed-for-test")
-    with caplog.at_level(logging.WARNING, logger="feeds.tagmango"):
-        parse_page(bare(call(status="postponed-for-test"), call(status="postponed-for-test")), "t")
-        parse_page(bare(call(status="postponed-for-test")), "tm")
-    assert [r.getMessage() for r in caplog.records if "postponed" in r.getMessage()] == [
-        "TagMango call status 'postponed-for-test' is unknown; treating it as confirmed"
-    ]
+def test_unknown_statuses_are_reported_to_the_caller_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = bare(call(status=" Postponed "), call(status="postponed"), call(status="cancelled"))
+    with caplog.at_level(logging.DEBUG):
+        page = parse_page(body, "tm")
+    assert page.unknown_statuses == {"postponed"} and caplog.records == []
+    assert [s.status for s in page.sessions] == [Status.CONFIRMED] * 2 + [Status.CANCELLED]
+    assert parse_page(bare(call()), "tm").unknown_statuses == frozenset()
 
 
 @pytest.mark.parametrize(
@@ -202,6 +202,12 @@ def test_titles_are_kept_whole() -> None:
     title = 'Q&A, pricing; plans \\ backslash — योग सत्र 🎉 "quoted" ' + "x" * 300
     (session,) = parse_page(bare(call(title=title)), "tm").sessions
     assert session.title == title
+
+
+def test_titles_are_trimmed_with_inner_whitespace_collapsed() -> None:
+    record = call(title="  Weekly\t Team \n Standup  ", mango={"_id": "m1", "title": " Intro  "})
+    (session,) = parse_page(bare(record), "tm").sessions
+    assert (session.title, session.product_title) == ("Weekly Team Standup", "Intro")
 
 
 def test_missing_title_falls_back_to_the_mango_title() -> None:

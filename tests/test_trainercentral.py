@@ -115,6 +115,15 @@ DOC_SAMPLE = {
 }
 
 
+def test_titles_are_trimmed_with_inner_whitespace_collapsed() -> None:
+    body = {
+        **DOC_SAMPLE,
+        "talks": [{**DOC_SAMPLE["talks"][0], "name": " Live\u00a0 Q&A \r\n day 2 "}],
+    }
+    [session] = parse(body).sessions
+    assert session.title == "Live Q&A day 2"
+
+
 def test_documented_sample_becomes_one_session() -> None:
     result = parse(DOC_SAMPLE)
     assert result.warnings == []

@@ -11,12 +11,14 @@ import logging
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from bridge.logs import WarnOnce
 from bridge.simulator.server import serving
 from bridge.simulator.tagmango import (
     DEMO_HOST,
@@ -27,6 +29,7 @@ from bridge.simulator.tagmango import (
     TagMangoSimulator,
 )
 from bridge.simulator.tagmango_seed import seed_calls
+from bridge.upstream import tagmango
 from bridge.upstream.base import FetchResult, SourceClient
 from bridge.upstream.errors import (
     UpstreamAuthError,
@@ -365,6 +368,19 @@ def test_one_malformed_record_is_skipped_with_a_warning_naming_it(connect: Any) 
     assert bad.id in warning and "toTime" in warning
     assert sorted(s.upstream_id for s in result.sessions) == [
         i for i in expected_ids(FULL_SEED) if i != bad.id
+    ]
+
+
+def test_an_unknown_status_is_warned_about_once_per_process(
+    connect: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tagmango, "_warn_once", WarnOnce(tagmango.log))  # a fresh process
+    calls = [replace(call, status="on-hold") for call in SMALL_SEED[:3]] + SMALL_SEED[3:]
+    with caplog.at_level(logging.WARNING, logger="bridge.upstream.tagmango"):
+        connect(TagMangoSimulator(calls), page_size=5).fetch(START, END)
+        connect(TagMangoSimulator(calls), page_size=5).fetch(START, END)
+    assert [r.getMessage() for r in caplog.records if "on-hold" in r.getMessage()] == [
+        "TagMango call status 'on-hold' is unknown; treating it as confirmed"
     ]
 
 

@@ -24,12 +24,15 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from bridge.crypto import CredentialBox
+from feeds import rules
 
 from .direct import direct_read_engine
 from .engine import create_store_engine, upgrade_to_head, writer
 from .rows import StoreError
 
-MAX_ID = 2**63 - 1  # the largest id either database can hold
+# The largest id: ids are INTEGER columns (bridge.store.tables), 32-bit on PostgreSQL. The
+# admin API's schema (bridge.web.openapi) and its routes take no larger one.
+MAX_ID = 2**31 - 1
 
 
 def storable_id(value: int) -> bool:
@@ -43,9 +46,8 @@ def _utcnow() -> datetime:
 
 
 def aware_utc(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise StoreError(f"{what} {value.isoformat()} has no timezone")
-    return value.astimezone(UTC)
+    """`value` in UTC; StoreError for a naive datetime (feeds.rules.aware_utc)."""
+    return rules.aware_utc(value, what, StoreError)
 
 
 _open_stores: weakref.WeakSet[StoreBase] = weakref.WeakSet()

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
 from bridge.signing import caldav_password, hash_token, new_token
 from feeds.model import Scope
+from feeds.rules import check_alarm_minutes
+from feeds.timezones import load_zone
 
 from .base import StoreBase, aware_utc, check_json_object, storable_id
 from .direct import DirectQuery
@@ -148,11 +149,10 @@ class FeedQueries(StoreBase):
         ordered_ids = list(dict.fromkeys(source_ids))
         if not ordered_ids:
             raise StoreError("a feed needs at least one source")
-        _check_timezone(timezone)
+        load_zone(timezone, StoreError)
         _check_count(history_days, "history_days", minimum=0)
         _check_count(horizon_days, "horizon_days", minimum=1)
-        if alarm_minutes is not None:
-            _check_count(alarm_minutes, "alarm_minutes", minimum=0)
+        check_alarm_minutes(alarm_minutes, "alarm_minutes", StoreError)
         filters = dict(filters or {})
         check_json_object(filters, "feed filters")
         token = new_token()
@@ -281,15 +281,6 @@ def _get_feed(db: DbSession, feed_id: int) -> FeedTable:
     if row is None:
         raise NotFound(f"no feed with id {feed_id}")
     return row
-
-
-def _check_timezone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise StoreError(
-            f"unknown time zone {name!r}; use an IANA name like Asia/Kolkata"
-        ) from None
 
 
 def _check_count(value: int, what: str, *, minimum: int) -> None:

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from feeds.rules import aware_utc
+
 # Deterministic constraint names, identical on every backend, so migrations can refer to them.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,9 +51,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
-        value = value.astimezone(UTC)
+        value = aware_utc(value, "a stored instant")  # ValueError for a naive datetime
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -310,3 +310,13 @@ class CalDavObjectTable(Base):
     etag: Mapped[str] = mapped_column(String(64))
     sync_number: Mapped[int] = mapped_column(BigInteger)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InstanceSettingTable(Base):
+    """A value fixed the first time the service starts and kept for good, such as the domain
+    of every event UID (bridge/store/instance_queries.py)."""
+
+    __tablename__ = "instance_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -22,17 +22,22 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bridge.logs import WarnOnce
 from bridge.upstream.base import FetchResult, SourceClient
 from bridge.upstream.budget import SharedBudget, budget_for
 from bridge.upstream.errors import UpstreamProtocolError, UpstreamUnavailable
 from bridge.upstream.http import UpstreamHTTP
 from feeds.model import Session
 from feeds.tagmango import MalformedResponse, ParsedPage, parse_page
+from feeds.timezones import load_zone
 
 VIDEO_CALLS_PATH = "/api/v1/external/workshops/video-calls"
 log = logging.getLogger(__name__)
+# An unknown call status is reported once per process, not at every refresh of every source.
+_warn_once = WarnOnce(log)
 
-UPSTREAM_RATE_LIMIT = (120, 10.0)  # requests per seconds, per API key [DOC TM-rate]
+# Requests per seconds, per API key (docs/upstream-apis.md, *TagMango: errors and rate limit*).
+UPSTREAM_RATE_LIMIT = (120, 10.0)
 # What calbridge allows itself: 10 % under TagMango's limit, shared by every process using the
 # key (bridge.upstream.budget), leaving room for clock skew between hosts and for requests
 # still in flight when their window closes.
@@ -56,7 +61,7 @@ class TagMangoConfig:
     def __post_init__(self) -> None:
         if self.page_size < 1 or self.max_pages < 1 or self.concurrency < 1:
             raise ValueError("page_size, max_pages and concurrency must all be at least 1")
-        ZoneInfo(self.timezone)  # an unknown zone fails here, not at the first refresh
+        load_zone(self.timezone)  # an unknown zone fails here, not at the first refresh
 
 
 @dataclass(frozen=True)
@@ -209,11 +214,16 @@ class TagMangoClient(SourceClient):
                 auth_error_message=self.auth_error_message,
             )
             try:
-                return parse_page(body, self.config.name)
+                parsed = parse_page(body, self.config.name)
             except MalformedResponse as exc:
                 raise UpstreamProtocolError(
                     self.config.name, f"page {page} of the video-call list: {exc}"
                 ) from exc
+            for status in sorted(parsed.unknown_statuses):
+                _warn_once(
+                    status, "TagMango call status %r is unknown; treating it as confirmed", status
+                )
+            return parsed
 
         pages = self._read_all(get, max_groups)
         for _ in range(MAX_REREADS):

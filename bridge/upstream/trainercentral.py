@@ -48,6 +48,12 @@ from bridge.upstream.zoho import (
     ZohoTokenManager,
 )
 from feeds.model import Session
+from feeds.rules import (
+    TRAINERCENTRAL_ACCESS_TOKEN,
+    TRAINERCENTRAL_OAUTH,
+    aware_utc,
+    trainercentral_auth,
+)
 from feeds.trainercentral import TalksFormatError, TalksPage, parse_talks_page
 
 __all__ = [
@@ -97,14 +103,12 @@ class TrainerCentralConfig:
             raise ValueError(f"filter {self.filter!r} should be 1 (yours) or 5 (academy, admins)")
         if self.page_size < 1 or self.max_pages < 1:
             raise ValueError("page_size and max_pages must be at least 1")
-        oauth = (self.client_id, self.client_secret, self.refresh_token)
-        if self.access_token and any(oauth):
-            raise ValueError("give either an access token or an OAuth client, not both")
-        if not self.access_token and not all(oauth):
-            raise ValueError(
-                "TrainerCentral needs an access token, or a client id, client secret and "
-                "refresh token"
-            )
+        given = [
+            name
+            for name in (TRAINERCENTRAL_ACCESS_TOKEN, *TRAINERCENTRAL_OAUTH)
+            if getattr(self, name)
+        ]
+        trainercentral_auth(given, lambda name: name.replace("_", " "))
 
     @property
     def talks_url(self) -> str:
@@ -154,8 +158,8 @@ class TrainerCentralClient:
 
     def fetch(self, window_start: datetime, window_end: datetime) -> FetchResult:
         """Every listed talk starting in [window_start, window_end), or an UpstreamError."""
-        if window_start.tzinfo is None or window_end.tzinfo is None:
-            raise ValueError("the window must be timezone-aware")
+        aware_utc(window_start, "window start")
+        aware_utc(window_end, "window end")
         if window_end <= window_start:
             raise ValueError("the window must end after it starts")
         for _ in range(MAX_RESTARTS + 1):

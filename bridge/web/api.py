@@ -24,17 +24,12 @@ from bridge.operations import Conflict, NotFound, OperationError
 from bridge.services import services
 from bridge.store import NotFound as StoreNotFound
 from bridge.store import StoreError
+from bridge.store.base import MAX_ID
 from bridge.store.change_log import ChangesPruned
 from bridge.upstream.errors import UpstreamError
 from bridge.web.feeds import file_name
-from bridge.web.openapi import (
-    API_PREFIX,
-    MAX_CHANGE_NUMBER,
-    MAX_ID,
-    InvalidBody,
-    document,
-    validate_body,
-)
+from bridge.web.openapi import API_PREFIX, MAX_CHANGE_NUMBER, InvalidBody, document, validate_body
+from feeds.rules import trainercentral_auth
 
 blueprint = Blueprint("api", __name__, url_prefix=API_PREFIX)
 
@@ -249,21 +244,13 @@ def source_body() -> dict[str, Any]:
         raise ApiError(
             400, "invalid_request", f"Field 'kind' must be tagmango or trainercentral; {problem}"
         )
-    oauth = [key for key in ("client_id", "client_secret", "refresh_token") if key in body]
-    if "access_token" in body and oauth:
-        raise ApiError(
-            400,
-            "invalid_request",
-            "Give either access_token or client_id, client_secret and refresh_token, not both.",
-        )
-    if "access_token" in body:
+    try:
+        auth = trainercentral_auth(body)  # the fields present: the schema checks their values
+    except ValueError as error:
+        message = str(error)
+        raise ApiError(400, "invalid_request", f"{message[:1].upper()}{message[1:]}.") from None
+    if auth == "access_token":
         return checked("TrainerCentralTokenSourceInput", body)
-    if not oauth:
-        raise ApiError(
-            400,
-            "invalid_request",
-            "Give access_token, or all of client_id, client_secret and refresh_token.",
-        )
     return checked("TrainerCentralOAuthSourceInput", body)
 
 

@@ -13,17 +13,16 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
-from zoneinfo import available_timezones
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from bridge.operations import MAX_DAYS
+from bridge.store.base import MAX_ID
+from feeds.rules import MAX_ALARM_MINUTES, MAX_DAYS
+from feeds.timezones import zone_names
 
 API_PREFIX = "/api/v1"
-MAX_ID = 2**31 - 1
-MAX_ALARM_MINUTES = 10080
 
 # One visible character at least, no control characters (what `.strip()` would leave non-empty).
 TEXT_PATTERN = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
@@ -123,7 +122,7 @@ def _ids(description: str) -> dict[str, Any]:
 
 
 _REF = "#/components/schemas/"
-TIME_ZONES = sorted(zone for zone in available_timezones() if zone != "localtime")
+TIME_ZONES = sorted(zone_names())
 INSTANT = {"type": "string", "format": "date-time"}
 MAYBE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
 SOURCE_NAME = _text(100, "The source's unique name, used when creating feeds")
