@@ -40,6 +40,8 @@ TABLES = {
     "recordings",
     "caldav_collections",
     "caldav_objects",
+    "push_targets",
+    "push_objects",
 }
 
 

@@ -19,6 +19,7 @@ from .base import aware_utc
 from .caldav_queries import CalDavQueries
 from .change_log import ChangeLogQueries, log_changes, prune_changes
 from .feed_queries import FeedQueries
+from .push_queries import PushQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .schedule_queries import ScheduleQueries
 from .source_queries import SourceQueries
@@ -33,8 +34,10 @@ class Store(
     ChangeLogQueries,
     WebhookQueries,
     CalDavQueries,
+    PushQueries,
 ):
-    """Sources, feeds, share links, the session archive, upstream tokens and rendered feeds."""
+    """Sources, feeds, share links, the session archive, upstream tokens, rendered feeds and
+    push targets."""
 
     # -- session archive ---------------------------------------------------------------------
 
