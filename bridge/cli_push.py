@@ -104,9 +104,12 @@ def push_run(target_id: int | None, as_json: bool) -> None:
                     f"push {r['id']}: {r['status']} ({r['created']} created, {r['updated']} "
                     f"updated, {r['deleted']} deleted)"
                 )
-        return "\n".join(lines) or ("no push targets" if not rs else "")
+        return "\n".join(lines) if rs else "no push targets"
 
-    emit(results, as_json, human)
+    if as_json:
+        emit(results, True)
+    elif text := human(results):
+        click.echo(text)
     failed = [r for r in results if r["status"] == "failed"]
     if failed:
         for r in failed:
