@@ -23,11 +23,12 @@ Conflicts (412: someone changed or removed calbridge's event in the remote calen
 is the source of truth for the UIDs it created, so the event is read again (GET, checking it
 still holds calbridge's UID) and overwritten (or deleted) with If-Match on the ETag just read;
 one that is gone is created again. A second 412 in a row leaves the object for the next
-attempt. A push is one pass: it never loops, and each object costs at most four requests.
+attempt. A push is one pass: it never loops, and each object costs at most three requests.
 
 A failure (refused login, server unreachable or failing, an object it rejects) is recorded on
 the target with the time and the next attempt, FIRST_RETRY later, doubling with each
 consecutive failure up to MAX_RETRY; the scheduler's sweep queues it then (bridge.push.triggers).
+Until then the pushes refreshes queue are deferred (nothing is sent); `push run` still tries.
 """
 
 from __future__ import annotations
@@ -138,6 +139,12 @@ class Pusher:
 
     def _push(self, target: PushTargetRow, force: bool) -> PushResult:
         now = self.clock()
+        if not force and _backing_off(target, now):
+            # A refresh's push while the retry waits: the retry will send it all, and a
+            # server refusing the login is not asked again before the backoff says so.
+            return PushResult(
+                target.id, PushStatus.DEFERRED, next_attempt_at=target.next_attempt_at
+            )
         feed = self.store.feed(target.feed_id)
         if feed is None or feed.revoked_at is not None:
             # Nothing to retry: a revoked feed's join links are dead, and stay so.
@@ -259,6 +266,13 @@ class Pusher:
             result.requests = dict(remote.sent)
             remote.close()
         return sending.problems
+
+
+def _backing_off(target: PushTargetRow, now: datetime) -> bool:
+    """Whether the target failed and the wait after that failure has not run out yet."""
+    if not target.failing or target.last_error_at is None:
+        return False
+    return now < target.last_error_at + retry_delay(target.failures - 1)
 
 
 def _next_check(checked_at: datetime) -> datetime:

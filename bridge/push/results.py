@@ -12,6 +12,7 @@ class PushStatus(Enum):
     PUSHED = "pushed"  # the remote now equals the feed (requests were sent)
     UNCHANGED = "unchanged"  # nothing to send
     FAILED = "failed"
+    DEFERRED = "deferred"  # failing, and its retry is not due yet: nothing was tried
     BUSY = "busy"  # another push of the target is running
     GONE = "gone"  # the target was removed
 

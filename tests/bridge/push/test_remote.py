@@ -37,6 +37,11 @@ def test_a_refused_login_is_recorded_and_retried_with_backoff(env: PushEnv) -> N
     assert metric(env, "calbridge_push_targets_failing") == 1
 
     assert env.services.pushes.sweep() == 0  # not due yet
+    puts = env.radicale.requests("PUT")
+    call = next(c for c in env.simulators.tagmango.calls() if c.start > NOW and not c.group_id)
+    env.simulators.tagmango.update_call(call.id, title="Renamed")
+    env.refetch()  # its push is deferred: the server is not asked again before the retry
+    assert env.radicale.requests("PUT") == puts and env.target(target)["failures"] == 1
     env.clock.advance(minutes=1)
     assert env.services.pushes.sweep() == 1  # the retry: refused again, waits twice as long
     shown = env.target(target)
