@@ -181,3 +181,27 @@ def test_an_event_at_calbridges_href_that_is_not_calbridges_is_left_alone(env: P
     shown = env.target(target)  # failed twice: at the refresh's push, and now
     assert shown["failures"] == 2 and shown["status"] == "failing"
     assert shown["next_attempt_at"] == (NOW + timedelta(minutes=2)).isoformat()
+
+
+def test_a_target_added_again_takes_its_events_back_without_duplicating_them(
+    env: PushEnv,
+) -> None:
+    """A push cut short between the server's answer and the record (or a target removed
+    without --delete-events, then added again) finds calbridge's own events at their hrefs."""
+    first = env.add_target()
+    events = env.target(first)["events"]
+    env.services.store.remove_push_target(first)
+    again = env.add_target()
+    shown = env.target(again)
+    assert shown["status"] == "ok" and shown["events"] == events
+    assert len(env.radicale.etags(env.calendar_url)) == events
+    assert env.remote_occurrences() == env.feed_occurrences()
+
+
+def test_a_revoked_feed_is_no_longer_pushed_nor_retried(env: PushEnv) -> None:
+    target = env.add_target()
+    env.services.store.revoke_feed(env.feed_id)
+    result = env.services.pusher.push(target, force=True)
+    assert result.status is PushStatus.FAILED and result.requests == {}
+    assert result.error == f"feed {env.feed_id} was revoked: nothing is pushed any more"
+    assert env.target(target)["next_attempt_at"] is None
