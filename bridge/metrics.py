@@ -69,6 +69,31 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.push_requests = Counter(
+            "calbridge_push_requests",
+            "Requests push jobs sent to users' CalDAV calendars, by method (PUT, DELETE, GET).",
+            ["method"],
+            registry=self.registry,
+        )
+        self.push_failures = Counter(
+            "calbridge_push_failures",
+            "Failed pushes, by push target and reason (auth, unreachable, server, url, "
+            "rejected, feed).",
+            ["target", "reason"],
+            registry=self.registry,
+        )
+        self.push_conflicts = Counter(
+            "calbridge_push_conflicts",
+            "412 answers met by pushes: calbridge's event was changed or removed remotely.",
+            registry=self.registry,
+        )
+        self.push_seconds = Histogram(
+            "calbridge_push_duration_seconds",
+            "Time a push job took, by outcome (pushed, unchanged, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def watch(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value `read` gives when /metrics is scraped."""
         Gauge(name, documentation, registry=self.registry).set_function(read)

@@ -22,6 +22,8 @@ from bridge.jobs.requests import RefreshRequests
 from bridge.jobs.runner import JobRunner
 from bridge.jobs.schedule import POLLED_WITHIN, Scheduler
 from bridge.metrics import Metrics
+from bridge.push.pusher import Pusher
+from bridge.push.triggers import PushTriggers
 from bridge.rendering import FeedRenderer
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
@@ -54,6 +56,8 @@ class Services:
     fetcher: PartitionFetcher
     feeds: FeedRenderer
     jobs: JobRunner
+    pusher: Pusher
+    pushes: PushTriggers
 
 
 def build_services(
@@ -85,7 +89,12 @@ def build_services(
     def run_refresh(partition: Partition) -> bool:
         return fetcher.refresh(partition) is not Outcome.RETRY
 
-    queue = JobQueue(IMMEDIATE if immediate_jobs else settings.queue_location, run_refresh)
+    def run_push(target_id: int) -> bool:
+        return pusher.run_job(target_id)
+
+    queue = JobQueue(
+        IMMEDIATE if immediate_jobs else settings.queue_location, run_refresh, run_push
+    )
     refreshes = RefreshRequests(store, queue, clock)
     feeds = FeedRenderer(
         store,
@@ -96,8 +105,16 @@ def build_services(
         clock=clock,
         uid_domain=uid_domain(store, settings),
     )
-    jobs = JobRunner(queue, Scheduler(store, refreshes, clock))
+    pusher = Pusher(store, feeds, metrics, fetcher.locks, clock=clock)
+    pushes = PushTriggers(store, feeds, queue, clock)
+    fetcher.on_change = pushes.after_refresh
+    jobs = JobRunner(queue, Scheduler(store, refreshes, clock, also=[pushes.sweep]))
     _watch_schedule(metrics, store, queue, clock)
+    metrics.watch(
+        "calbridge_push_targets_failing",
+        "Push targets whose last push failed.",
+        store.failing_push_targets,
+    )
     return Services(
         settings=settings,
         store=store,
@@ -109,6 +126,8 @@ def build_services(
         fetcher=fetcher,
         feeds=feeds,
         jobs=jobs,
+        pusher=pusher,
+        pushes=pushes,
     )
 
 

@@ -41,6 +41,8 @@ TABLES = {
     "caldav_collections",
     "caldav_objects",
     "instance_settings",
+    "push_targets",
+    "push_objects",
 }
 
 

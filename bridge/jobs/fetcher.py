@@ -68,6 +68,8 @@ class PartitionFetcher:
         self.locks = locks
         self.clock = clock
         self.client_factory = client_factory
+        # Called with a partition whose refresh merged a change (bridge.push queues its pushes).
+        self.on_change: Callable[[Partition], object] | None = None
         self._next_prune = 0.0
 
     @property
@@ -168,6 +170,11 @@ class PartitionFetcher:
             at=finished,
             next_due_at=next_due_after_success(state, finished, self.ttl, merged.confirm_at),
         )
+        if merged.changed_anything and self.on_change is not None:
+            try:
+                self.on_change(partition)
+            except Exception:  # the refresh itself succeeded: its outcome stands
+                log.exception("could not act on the change of partition %s", partition)
         if merged.holds_started:  # each hold once, when it starts, however long it lasts
             self.metrics.cancellation_holds.labels(name).inc(merged.holds_started)
             log.warning(

@@ -1,4 +1,5 @@
-"""One refresh per partition at a time, across every process and host.
+"""One refresh per partition (and one push per push target) at a time, across every process
+and host.
 
 Both kinds of lock are released by the operating system or the database when their holder
 dies, so a worker killed mid-refresh (`kill -9`) never leaves a partition locked:
@@ -28,11 +29,20 @@ from bridge.store.engine import normalize_url
 
 
 def _digest(partition: Partition) -> bytes:
-    return hashlib.sha256(f"{partition.source_id}:{partition.key}".encode()).digest()
+    return _named_digest(f"{partition.source_id}:{partition.key}")
+
+
+def _named_digest(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest()
 
 
 class PartitionLocks(Protocol):
     def hold(self, partition: Partition) -> AbstractContextManager[bool]: ...
+
+    def hold_named(self, name: str) -> AbstractContextManager[bool]:
+        """The lock of something other than a partition, such as "push:3" (a partition's
+        source id is a number, so no name with a letter before its colon can clash)."""
+        ...
 
 
 class AdvisoryLocks:
@@ -44,9 +54,15 @@ class AdvisoryLocks:
         # Its own connections, not the store's pool: one is held for the whole refresh.
         self._engine: Engine = create_engine(normalize_url(database_url), poolclass=NullPool)
 
+    def hold(self, partition: Partition) -> AbstractContextManager[bool]:
+        return self._hold(_digest(partition))
+
+    def hold_named(self, name: str) -> AbstractContextManager[bool]:
+        return self._hold(_named_digest(name))
+
     @contextmanager
-    def hold(self, partition: Partition) -> Iterator[bool]:
-        key = int.from_bytes(_digest(partition)[:4], "big")
+    def _hold(self, digest: bytes) -> Iterator[bool]:
+        key = int.from_bytes(digest[:4], "big")
         with self._engine.connect() as connection:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             held = connection.execute(
@@ -70,9 +86,15 @@ class FileLocks:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
 
+    def hold(self, partition: Partition) -> AbstractContextManager[bool]:
+        return self._hold(f"partition-{_digest(partition).hex()[:32]}.lock")
+
+    def hold_named(self, name: str) -> AbstractContextManager[bool]:
+        return self._hold(f"named-{_named_digest(name).hex()[:32]}.lock")
+
     @contextmanager
-    def hold(self, partition: Partition) -> Iterator[bool]:
-        path = self.folder / f"partition-{_digest(partition).hex()[:32]}.lock"
+    def _hold(self, filename: str) -> Iterator[bool]:
+        path = self.folder / filename
         lock = FileLock(path, blocking=False, thread_local=False)
         try:
             lock.acquire()

@@ -1,4 +1,5 @@
-"""The job queue: a Huey instance chosen by CALBRIDGE_QUEUE_URL, and the refresh task on it.
+"""The job queue: a Huey instance chosen by CALBRIDGE_QUEUE_URL, and the refresh and push
+tasks on it.
 
 - default (empty) or `sqlite:///path`: `SqliteHuey`, a file in the instance folder: the
   embedded mode needs nothing else installed or started;
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 IMMEDIATE = "immediate"
 QUEUE_NAME = "calbridge"
 REFRESH_TASK = "calbridge.refresh_partition"
-# A forced refresh that found the partition busy runs again this much later.
+PUSH_TASK = "calbridge.push_target"
+# A forced refresh that found the partition busy runs again this much later (and so does a
+# push that found another push of its target running: it may have rendered older data).
 BUSY_RETRY_SECONDS = 1.0
 
 
@@ -51,15 +54,23 @@ def open_huey(url: str) -> Huey:
 
 
 class JobQueue:
-    """The refresh task on this process's Huey instance; `run_refresh` is the job body."""
+    """The refresh and push tasks on this process's Huey instance; `run_refresh` and
+    `run_push` are the job bodies (each returns False to have its job run again shortly)."""
 
-    def __init__(self, url: str, run_refresh: Callable[[Partition], bool]) -> None:
+    def __init__(
+        self,
+        url: str,
+        run_refresh: Callable[[Partition], bool],
+        run_push: Callable[[int], bool] | None = None,
+    ) -> None:
         self.url = url
-        self.run_refresh = run_refresh  # returns False to have the job run again shortly
+        self.run_refresh = run_refresh
+        self.run_push = run_push
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._huey: Huey | None = None
         self._task: TaskWrapper | None = None
+        self._push_task: TaskWrapper | None = None
 
     @property
     def huey(self) -> Huey:
@@ -70,6 +81,7 @@ class JobQueue:
             if self._huey is None or self._task is None or self._pid != os.getpid():
                 self._huey = open_huey(self.url)
                 self._task = self._huey.task(name=REFRESH_TASK)(self._refresh_task)
+                self._push_task = self._huey.task(name=PUSH_TASK)(self._push_target_task)
                 self._pid = os.getpid()
             return self._huey, self._task
 
@@ -84,6 +96,15 @@ class JobQueue:
     def enqueue_refresh(self, partition: Partition, priority: int) -> None:
         huey, task = self._opened()
         huey.enqueue(task.s(partition.source_id, partition.key, priority=priority))
+
+    def _push_target_task(self, target_id: int) -> None:
+        if self.run_push is not None and not self.run_push(target_id):
+            raise RetryTask(delay=BUSY_RETRY_SECONDS)
+
+    def enqueue_push(self, target_id: int, priority: int) -> None:
+        huey, _ = self._opened()
+        assert self._push_task is not None
+        huey.enqueue(self._push_task.s(target_id, priority=priority))
 
     def describe(self) -> str:
         """The queue's backend and location, without credentials (for logs and banners)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from bridge.sources import Partition
@@ -86,11 +86,17 @@ class Scheduler:
     """Queues the partitions whose fetch is due; `start` runs it in a thread of a worker."""
 
     def __init__(
-        self, store: Store, requests: RefreshRequests, clock: Callable[[], datetime]
+        self,
+        store: Store,
+        requests: RefreshRequests,
+        clock: Callable[[], datetime],
+        *,
+        also: Sequence[Callable[[], int]] = (),
     ) -> None:
         self.store = store
         self.requests = requests
         self.clock = clock
+        self.also = tuple(also)  # other sweeps run with this one (bridge.push's due pushes)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -116,7 +122,8 @@ class Scheduler:
 
     def _run(self) -> None:
         while not self._stop.wait(SWEEP_EVERY):
-            try:
-                self.sweep()
-            except Exception:  # a database hiccup must not end the schedule
-                log.exception("refresh sweep failed; trying again in %.0f s", SWEEP_EVERY)
+            for sweep in (self.sweep, *self.also):
+                try:
+                    sweep()
+                except Exception:  # a database hiccup must not end the schedule
+                    log.exception("sweep failed; trying again in %.0f s", SWEEP_EVERY)

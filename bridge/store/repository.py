@@ -20,6 +20,7 @@ from .caldav_queries import CalDavQueries
 from .change_log import ChangeLogQueries, log_changes, prune_changes
 from .feed_queries import FeedQueries
 from .instance_queries import InstanceQueries
+from .push_queries import PushQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .schedule_queries import ScheduleQueries
 from .source_queries import SourceQueries
@@ -35,8 +36,10 @@ class Store(
     WebhookQueries,
     CalDavQueries,
     InstanceQueries,
+    PushQueries,
 ):
-    """Sources, feeds, share links, the session archive, upstream tokens and rendered feeds."""
+    """Sources, feeds, share links, the session archive, upstream tokens, rendered feeds and
+    push targets."""
 
     # -- session archive ---------------------------------------------------------------------
 

@@ -320,3 +320,50 @@ class InstanceSettingTable(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class PushTargetTable(Base):
+    """A CalDAV calendar of a user's own that a feed is pushed into (bridge.push).
+
+    The password is sealed like source credentials. `pushed_through` is the change-log number
+    the last complete push covered, `fingerprint` a digest of the (uid, etag) pairs the remote
+    holds from calbridge, `generation` the feed token generation its join links were signed
+    for and `checked_at` when the feed was last compared in full: together the cheap test
+    that a push has nothing to send. `next_attempt_at` is when the sweep queues it next (a
+    retry after a failure, with backoff by `failures`, or the periodic full comparison).
+    """
+
+    __tablename__ = "push_targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    username: Mapped[str] = mapped_column(String(255))
+    password_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pushed_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    fingerprint: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    generation: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class PushObjectTable(Base):
+    """An event calbridge created in a push target's calendar: where (href), the ETag of the
+    bytes it sent (`local_etag`, as `feeds.calendar_objects` computes it) and the ETag the
+    server answered (`remote_etag`, for If-Match). A push only ever overwrites or deletes
+    the hrefs listed here."""
+
+    __tablename__ = "push_objects"
+
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("push_targets.id", ondelete="CASCADE"), primary_key=True
+    )
+    uid: Mapped[str] = mapped_column(String(512), primary_key=True)
+    href: Mapped[str] = mapped_column(Text)
+    local_etag: Mapped[str] = mapped_column(String(64))
+    remote_etag: Mapped[str | None] = mapped_column(String(255))

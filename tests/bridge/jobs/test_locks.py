@@ -47,6 +47,25 @@ def test_a_held_partition_is_refused_elsewhere_and_others_are_free(
         assert _try(locks, PARTITION)  # released on exit
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_named_locks_are_their_own(tmp_path: Path, backend: str) -> None:
+    with locks_for(backend, tmp_path) as (_, locks):
+        with locks.hold_named("push:1") as held, locks.hold(Partition(1)) as partition_held:
+            assert held and partition_held  # "push:1" is no partition's name
+            seen: list[bool] = []
+            thread = threading.Thread(target=lambda: seen.append(_try_named(locks, "push:1")))
+            thread.start()
+            thread.join()
+            assert seen == [False]
+            assert _try_named(locks, "push:2")
+        assert _try_named(locks, "push:1")
+
+
+def _try_named(locks: PartitionLocks, name: str) -> bool:
+    with locks.hold_named(name) as held:
+        return held
+
+
 def _try(locks: PartitionLocks, partition: Partition) -> bool:
     with locks.hold(partition) as held:
         return held

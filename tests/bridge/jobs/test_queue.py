@@ -13,6 +13,7 @@ import redis
 from huey import MemoryHuey, PostgresHuey, PriorityRedisHuey, SqliteHuey
 
 from bridge.jobs.queue import IMMEDIATE, JobQueue, open_huey
+from bridge.jobs.runner import JobRunner
 from bridge.sources import Partition
 from tests.bridge.jobs.support import Rig, make_rig, wait_until
 from tests.stores import POSTGRES_URL, fresh_database_url
@@ -112,3 +113,29 @@ def check_round_trip(tmp_path: Path, queue_url: str, database_url: str | None = 
         wait_until(lambda: fetched(rig, partition), seconds=20)
     assert rig.services.queue.depth() == 0
     rig.services.store.close()
+
+
+class _NoSchedule:
+    def start(self) -> None:
+        """This test's worker runs queued jobs only."""
+
+    def stop(self) -> None:
+        """Nothing was started."""
+
+
+def test_a_queued_push_runs_in_the_worker_threads_and_again_while_busy(tmp_path: Path) -> None:
+    runs: list[int] = []
+
+    def run_push(target_id: int) -> bool:
+        runs.append(target_id)
+        return len(runs) > 1  # busy the first time: the job runs again shortly
+
+    queue = JobQueue(f"sqlite:///{tmp_path}/queue.db", lambda _p: True, run_push)
+    runner = JobRunner(queue, _NoSchedule(), threads=1)  # type: ignore[arg-type]
+    runner.start()
+    try:
+        queue.enqueue_push(7, priority=10)
+        wait_until(lambda: len(runs) == 2)
+    finally:
+        runner.stop()
+    assert runs == [7, 7]
