@@ -170,10 +170,11 @@ def test_every_call_arrives_exactly_once(
 
 @pytest.mark.parametrize(
     ("calls", "page_size", "requests"),
-    [(125, 7, 18), (126, 7, 19), (2000, 100, 20), (5, 100, 2), (0, 100, 1)],
+    [(125, 7, 18), (126, 7, 19), (2000, 100, 20), (5, 100, 1), (0, 100, 1)],
 )
 def test_request_counts(connect: Any, calls: int, page_size: int, requests: int) -> None:
-    """A short last page ends the read; a full one costs one probe; `total` sizes the rest."""
+    """A short last page ends the read (a short first page too, when `total` agrees); a full
+    one costs one probe; `total` sizes the rest."""
     many = [
         SimCall(f"{i:024x}", f"Call {i}", start, start + timedelta(minutes=30))
         for i in range(calls)
@@ -531,6 +532,13 @@ def test_planner_stops_on_an_empty_page() -> None:
 
 def test_planner_stops_on_a_page_short_in_every_unit() -> None:
     assert plan([(10, 4), (3, 2)], 13) == 0
+
+
+def test_planner_stops_on_a_short_page_that_total_agrees_with() -> None:
+    assert plan([(3, 2)], 3) == 0  # a participant's few calls: no second, empty page
+    assert plan([(10, 4), (3, 2)], 13) == 0
+    assert plan([(10, 4)], 10) == 1  # a full page may have more behind it (total of groups)
+    assert plan([(3, 2)], 4) == 1  # total disagrees: read on
 
 
 def test_planner_sizes_the_first_round_by_the_smaller_reading() -> None:

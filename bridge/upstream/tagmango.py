@@ -107,13 +107,20 @@ def plan_next_round(
     in the window. Page 1 defines the page size in both units (a server cap makes it
     smaller than `limit`, so fewer than `limit` does not mean "last page").
 
-    Then: stop when the last page is empty or short in every remaining unit. Otherwise
+    A short page (fewer than `limit` calls) with `total` equal to the calls read ends the
+    read. Then: stop when the last page is empty or short in every remaining unit. Otherwise
     each remaining reading estimates the pages still to come; when every one says none,
     stop; when some do and some don't, probe one page; else fetch the smallest estimate,
     so a wrong reading costs extra rounds, not wasted requests.
     """
     last, first = pages[-1], pages[0]
     if last.calls == 0:
+        return 0
+    if total == calls_seen and last.calls < limit:
+        # A short page whose `total` agrees with the calls read ends the read: only a server
+        # cap below `limit`, a `total` counting date groups and a count that happens to equal
+        # the calls seen together could hide more. This saves a participant's feed (a few
+        # calls) its second, empty page (docs/upstream-apis.md, *TagMango: paging and `total`*).
         return 0
     sizes: dict[str, Callable[[PageCounts], int]] = {
         "calls": lambda p: p.calls,
