@@ -1,7 +1,8 @@
 """The operations an operator can perform, shared by the CLI and the admin API.
 
 Each operation validates its input and raises `OperationError` with one clear
-sentence; the callers only translate that into an exit code or a JSON error.
+sentence; the callers only translate that into an exit code or a JSON error. `NotFound` is
+the store's (bridge.store.rows), an OperationError and a StoreError at once.
 """
 
 from __future__ import annotations
@@ -12,23 +13,17 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bridge import webhooks
+from bridge.errors import OperationError
 from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.jobs.requests import Priority
 from bridge.links import CalDavLogin, FeedLinks
 from bridge.services import Services
 from bridge.sources import SourceConfigError, partition_for
+from bridge.store import NotFound
 from feeds.ical_events import session_uid
 from feeds.model import Scope, SourceKind
 from feeds.rules import MAX_DAYS, check_alarm_minutes, trainercentral_auth
 from feeds.timezones import load_zone
-
-
-class OperationError(ValueError):
-    """Bad input for an operation; the message is shown to the operator as is."""
-
-
-class NotFound(OperationError):
-    """The feed, share or source named does not exist."""
 
 
 class Conflict(OperationError):

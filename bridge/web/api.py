@@ -22,7 +22,6 @@ from bridge import operations
 from bridge.feed_views import FeedUnavailable
 from bridge.operations import Conflict, NotFound, OperationError
 from bridge.services import services
-from bridge.store import NotFound as StoreNotFound
 from bridge.store import StoreError
 from bridge.store.base import MAX_ID
 from bridge.store.change_log import ChangesPruned
@@ -75,9 +74,8 @@ def api_error(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message, error.headers)
 
 
-@blueprint.errorhandler(NotFound)
-@blueprint.errorhandler(StoreNotFound)
-def not_found(error: Exception) -> Response:
+@blueprint.errorhandler(NotFound)  # the store's and the operations' (one class)
+def not_found(error: NotFound) -> Response:
     return error_response(404, "not_found", str(error))
 
 
