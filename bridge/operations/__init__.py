@@ -6,8 +6,11 @@ callers only translate that into an exit code or a JSON error. `NotFound` is the
 (bridge.store.rows), an OperationError and a StoreError at once; `Conflict` is the
 OperationError of a request that clashes with the current state.
 
-Modules: `common` (errors, input checks, lookups), `sources`, `feeds`, `shares`. Callers use
-this package's names: `from bridge import operations; operations.create_feed(...)`.
+The operations return the frozen dataclasses of `results` (SourceInfo, FeedInfo, FeedCreated,
+ShareCreated...): the CLI prints them, the admin API answers their `to_json()`.
+
+Modules: `common` (errors, input checks, lookups), `results`, `sources`, `feeds`, `shares`.
+Callers use this package's names: `from bridge import operations; operations.create_feed(...)`.
 """
 
 from bridge.operations.common import (
@@ -33,6 +36,20 @@ from bridge.operations.feeds import (
     show_feed,
     size_warnings,
 )
+from bridge.operations.results import (
+    FeedChange,
+    FeedChanges,
+    FeedCreated,
+    FeedDetails,
+    FeedFilters,
+    FeedInfo,
+    JsonObject,
+    ShareCreated,
+    ShareInfo,
+    SourceInfo,
+    SourceWebhooks,
+    ToJson,
+)
 from bridge.operations.shares import parse_expiry, revoke_share, share_feed, share_info
 from bridge.operations.sources import (
     add_tagmango_source,
@@ -45,8 +62,20 @@ from bridge.operations.sources import (
 
 __all__ = [
     "Conflict",
+    "FeedChange",
+    "FeedChanges",
+    "FeedCreated",
+    "FeedDetails",
+    "FeedFilters",
+    "FeedInfo",
+    "JsonObject",
     "NotFound",
     "OperationError",
+    "ShareCreated",
+    "ShareInfo",
+    "SourceInfo",
+    "SourceWebhooks",
+    "ToJson",
     "add_tagmango_source",
     "add_trainercentral_source",
     "check_days",

@@ -1,16 +1,14 @@
 """What the operations share: their errors, the checks of their input, the lookups of a
-source or feed by the name or id an operator gives, and how results spell times and links."""
+source or feed by the name or id an operator gives, and the links of a new token."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from bridge.errors import OperationError
 from bridge.links import CalDavLogin, FeedLinks
 from bridge.services import Services
-from bridge.store import NotFound
+from bridge.store import FeedRow, NotFound, SourceRow
 from feeds.rules import MAX_DAYS
 from feeds.timezones import load_zone
 
@@ -60,28 +58,21 @@ def required(value: str | None, flag: str) -> str:
     return value.strip()
 
 
-def get_source(app: Services, name: str) -> Any:
+def get_source(app: Services, name: str) -> SourceRow:
     source = app.store.source_by_name(name)
     if source is None:
         raise NotFound(f"no source named {name!r} (see `calbridge source list`)")
     return source
 
 
-def get_feed(app: Services, feed_id: int) -> Any:
+def get_feed(app: Services, feed_id: int) -> FeedRow:
     feed = app.store.feed(feed_id)
     if feed is None:
         raise NotFound(f"no feed with id {feed_id} (see `calbridge feed list`)")
     return feed
 
 
-def token_links(app: Services, token: str, owner: str) -> dict[str, str]:
+def token_links(app: Services, token: str, owner: str) -> tuple[FeedLinks, CalDavLogin]:
     """A new token's addresses and CalDAV login (shown this once: only hashes are stored)."""
     public_url = app.settings.public_url
-    return {
-        **vars(FeedLinks.for_token(public_url, token)),
-        **vars(CalDavLogin.for_token(public_url, token, owner)),
-    }
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return FeedLinks.for_token(public_url, token), CalDavLogin.for_token(public_url, token, owner)

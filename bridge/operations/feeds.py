@@ -3,8 +3,6 @@ changes of their sessions."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.jobs.requests import Priority
 from bridge.operations.common import (
@@ -14,14 +12,22 @@ from bridge.operations.common import (
     check_timezone,
     get_feed,
     get_source,
-    iso,
     required,
     split_ids,
     token_links,
 )
-from bridge.operations.shares import share_info
+from bridge.operations.results import (
+    FeedChange,
+    FeedChanges,
+    FeedCreated,
+    FeedDetails,
+    FeedFilters,
+    FeedInfo,
+    ShareInfo,
+)
 from bridge.services import Services
 from bridge.sources import SourceConfigError, partition_for
+from bridge.store import FeedRow, SourceRow
 from feeds.ical_events import session_uid
 from feeds.rules import check_alarm_minutes
 
@@ -37,12 +43,12 @@ def create_feed(
     user: str | None = None,
     mangoes: str | list[str] | None = None,
     alarm_minutes: int | None = 10,
-) -> dict[str, Any]:
+) -> FeedCreated:
     name = required(name, "--name")
     if not sources:
         raise OperationError("give at least one --source")
     rows = [get_source(app, source_name) for source_name in sources]
-    filters = {"user": user or None, "mangoes": split_ids(mangoes)}
+    filters: FeedFilters = {"user": user or None, "mangoes": split_ids(mangoes)}
     for row in rows:
         try:
             partition_for(row.id, row.kind, filters)
@@ -56,14 +62,14 @@ def create_feed(
         timezone=check_timezone(timezone),
         history_days=check_days(history_days, "--history-days"),
         horizon_days=check_days(horizon_days, "--horizon-days", minimum=1),
-        filters=filters,
+        filters=dict(filters),
         alarm_minutes=alarm_minutes or None,
     )
     app.feeds.prepare(feed, priority=Priority.NEW_FEED)  # queues the first fetch at once
-    return {**feed_info(app, feed), **token_links(app, token, feed.owner)}
+    return FeedCreated.of(feed_info(app, feed), *token_links(app, token, feed.owner))
 
 
-def check_narrows(source: Any, filters: dict[str, Any]) -> None:
+def check_narrows(source: SourceRow, filters: FeedFilters) -> None:
     """A feed may narrow its source further, never widen what the source is limited to."""
     source_user = source.settings.get("user")
     if filters["user"] and source_user and filters["user"] != source_user:
@@ -80,35 +86,22 @@ def check_narrows(source: Any, filters: dict[str, Any]) -> None:
         )
 
 
-def feed_info(app: Services, feed: Any) -> dict[str, Any]:
+def feed_info(app: Services, feed: FeedRow) -> FeedInfo:
     names = {source.id: source.name for source in app.store.list_sources()}
-    return {
-        "id": feed.id,
-        "name": feed.name,
-        "sources": [names.get(source_id, str(source_id)) for source_id in feed.source_ids],
-        "timezone": feed.timezone,
-        "history_days": feed.history_days,
-        "horizon_days": feed.horizon_days,
-        "user": feed.filters.get("user"),
-        "mangoes": feed.filters.get("mangoes") or [],
-        "alarm_minutes": feed.alarm_minutes,
-        "created_at": iso(feed.created_at),
-        "rotated_at": iso(feed.rotated_at),
-        "revoked_at": iso(feed.revoked_at),
-    }
+    return FeedInfo.of_row(feed, names)
 
 
-def list_feeds(app: Services) -> list[dict[str, Any]]:
+def list_feeds(app: Services) -> list[FeedInfo]:
     return [feed_info(app, feed) for feed in app.store.list_feeds()]
 
 
-def show_feed(app: Services, feed_id: int) -> dict[str, Any]:
+def show_feed(app: Services, feed_id: int) -> FeedDetails:
     feed = get_feed(app, feed_id)
-    shares = [share_info(app, share) for share in app.store.list_shares(feed.id)]
-    return {**feed_info(app, feed), "shares": shares, "warnings": size_warnings(app, feed)}
+    shares = tuple(ShareInfo.of_row(share) for share in app.store.list_shares(feed.id))
+    return FeedDetails.of(feed_info(app, feed), shares, tuple(size_warnings(app, feed)))
 
 
-def size_warnings(app: Services, feed: Any) -> list[str]:
+def size_warnings(app: Services, feed: FeedRow) -> list[str]:
     """What keeping the owner's feed under Google's size limit took (empty: nothing), from the
     feed the service serves (its cached render, both variants where rendered); none when the
     feed is revoked or has no data to render yet."""
@@ -120,44 +113,40 @@ def size_warnings(app: Services, feed: Any) -> list[str]:
         return []
 
 
-def feed_changes(app: Services, feed_id: int, since: int = 0) -> dict[str, Any]:
+def feed_changes(app: Services, feed_id: int, since: int = 0) -> FeedChanges:
     """The feed's changes numbered after `since` (raises ChangesPruned when they are no longer
     all known): what CalDAV sync and pushes read, and `GET /api/v1/feeds/<id>/changes`."""
     feed = get_feed(app, feed_id)
     page = app.store.changes_since(app.feeds.partitions(feed), since)
     sources = {source.id: source for source in app.store.list_sources()}
-    return {
-        "feed_id": feed.id,
-        "since": page.since,
-        "latest": page.latest,
-        "more": page.more,
-        "changes": [
-            {
-                "number": change.number,
-                "kind": change.kind.value,
-                "source": sources[change.source_id].name,
-                "upstream_id": change.upstream_id,
-                "uid": session_uid(
-                    sources[change.source_id].kind, change.upstream_id, app.feeds.uid_domain
-                ),
-                "start": iso(change.start),
-                "end": iso(change.end),
-                "changed_at": iso(change.changed_at),
-            }
-            for change in page.changes
-        ],
-    }
+    changes = tuple(
+        FeedChange(
+            number=change.number,
+            kind=change.kind,
+            source=sources[change.source_id].name,
+            upstream_id=change.upstream_id,
+            uid=session_uid(
+                sources[change.source_id].kind, change.upstream_id, app.feeds.uid_domain
+            ),
+            start=change.start,
+            end=change.end,
+            changed_at=change.changed_at,
+        )
+        for change in page.changes
+    )
+    return FeedChanges(feed.id, page.since, page.latest, page.more, changes)
 
 
-def rotate_feed(app: Services, feed_id: int) -> dict[str, Any]:
+def rotate_feed(app: Services, feed_id: int) -> FeedCreated:
     feed = get_feed(app, feed_id)
     if feed.revoked_at is not None:
         raise Conflict(f"feed {feed_id} is revoked; create a new feed instead")
     token = app.store.rotate_feed(feed.id)
-    return {**feed_info(app, get_feed(app, feed_id)), **token_links(app, token, feed.owner)}
+    rotated = feed_info(app, get_feed(app, feed_id))
+    return FeedCreated.of(rotated, *token_links(app, token, feed.owner))
 
 
-def revoke_feed(app: Services, feed_id: int) -> dict[str, Any]:
+def revoke_feed(app: Services, feed_id: int) -> FeedInfo:
     get_feed(app, feed_id)
     app.store.revoke_feed(feed_id)
     return feed_info(app, get_feed(app, feed_id))

@@ -4,7 +4,6 @@ expiry, and revoke it."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.operations.common import (
@@ -12,10 +11,11 @@ from bridge.operations.common import (
     NotFound,
     OperationError,
     get_feed,
-    iso,
     token_links,
 )
+from bridge.operations.results import ShareCreated, ShareInfo
 from bridge.services import Services
+from bridge.store import ShareRow
 from feeds.model import Scope
 
 
@@ -44,7 +44,7 @@ def parse_expiry(value: str | None, now: datetime, zone: str = "UTC") -> datetim
 
 def share_feed(
     app: Services, feed_id: int, *, scope: str = "busy", expires: str | None = None
-) -> dict[str, Any]:
+) -> ShareCreated:
     feed = get_feed(app, feed_id)
     if feed.revoked_at is not None:
         raise Conflict(f"feed {feed_id} is revoked; it cannot be shared")
@@ -54,23 +54,18 @@ def share_feed(
         raise OperationError(f"--scope must be full, no-links or busy, got {scope!r}") from None
     expires_at = parse_expiry(expires, app.clock(), feed.timezone)
     share, token = app.store.create_share(feed.id, share_scope.value, expires_at)
-    return {**share_info(app, share), **token_links(app, token, share.owner)}
+    return ShareCreated.of(share_info(app, share), *token_links(app, token, share.owner))
 
 
-def share_info(app: Services, share: Any) -> dict[str, Any]:
-    return {
-        "id": share.id,
-        "feed_id": share.feed_id,
-        "scope": share.scope,
-        "expires_at": iso(share.expires_at),
-        "revoked_at": iso(share.revoked_at),
-        "created_at": iso(share.created_at),
-    }
+def share_info(app: Services, share: ShareRow) -> ShareInfo:
+    return ShareInfo.of_row(share)
 
 
-def revoke_share(app: Services, share_id: int) -> dict[str, Any]:
+def revoke_share(app: Services, share_id: int) -> ShareInfo:
     share = app.store.share(share_id)
     if share is None:
         raise NotFound(f"no share link with id {share_id}")
     app.store.revoke_share(share_id)
-    return share_info(app, app.store.share(share_id))
+    revoked = app.store.share(share_id)
+    assert revoked is not None  # share links are revoked, never deleted
+    return share_info(app, revoked)

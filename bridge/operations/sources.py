@@ -3,8 +3,6 @@ register a TagMango source's webhooks."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from bridge import webhooks
 from bridge.operations.common import (
     Conflict,
@@ -16,7 +14,9 @@ from bridge.operations.common import (
     required,
     split_ids,
 )
+from bridge.operations.results import SourceInfo, SourceWebhooks
 from bridge.services import Services
+from bridge.store import SourceRow
 from feeds.model import SourceKind
 from feeds.rules import trainercentral_auth
 
@@ -31,8 +31,8 @@ def add_tagmango_source(
     timezone: str = "Asia/Kolkata",
     mangoes: str | list[str] | None = None,
     user: str | None = None,
-) -> dict[str, Any]:
-    settings = {
+) -> SourceInfo:
+    settings: dict[str, object] = {
         "whitelabel_host": required(whitelabel_host, "--whitelabel-host"),
         "api_base": check_origin(api_base, "--api-base"),
         "timezone": check_timezone(timezone),
@@ -55,7 +55,7 @@ def add_trainercentral_source(
     client_secret: str | None = None,
     refresh_token: str | None = None,
     accounts_url: str = "https://accounts.zoho.com",
-) -> dict[str, Any]:
+) -> SourceInfo:
     if str(filter) not in ("1", "5"):
         raise OperationError(
             f"--filter must be 1 (your sessions) or 5 (the academy's), got {filter}"
@@ -68,7 +68,7 @@ def add_trainercentral_source(
     }
     credentials = {name: value for name, value in given.items() if value}
     trainercentral_auth(credentials, flag, OperationError)
-    settings = {
+    settings: dict[str, object] = {
         "org_id": required(org_id, "--org-id"),
         "academy_url": check_origin(academy_url, "--academy-url"),
         "filter": str(filter),
@@ -78,8 +78,12 @@ def add_trainercentral_source(
 
 
 def _add_source(
-    app: Services, name: str, kind: SourceKind, settings: dict, credentials: dict
-) -> dict[str, Any]:
+    app: Services,
+    name: str,
+    kind: SourceKind,
+    settings: dict[str, object],
+    credentials: dict[str, str],
+) -> SourceInfo:
     name = required(name, "--name")
     if app.store.source_by_name(name) is not None:
         raise Conflict(f"a source named {name!r} already exists")
@@ -87,21 +91,17 @@ def _add_source(
     return source_info(app, source, create_webhook=True)
 
 
-def source_info(app: Services, source: Any, *, create_webhook: bool = False) -> dict[str, Any]:
+def source_info(app: Services, source: SourceRow, *, create_webhook: bool = False) -> SourceInfo:
     """A source without its credentials (a TagMango source with its webhook URL, once it has
     one: `source add`, `source show` and `source webhooks` create it)."""
-    info = {"id": source.id, "name": source.name, "kind": source.kind, **source.settings}
-    url = webhooks.webhook_url(app, source, create=create_webhook)
-    if url is not None:
-        info["webhook_url"] = url
-    return info
+    return SourceInfo.of_row(source, webhooks.webhook_url(app, source, create=create_webhook))
 
 
-def show_source(app: Services, name: str) -> dict[str, Any]:
+def show_source(app: Services, name: str) -> SourceInfo:
     return source_info(app, get_source(app, name), create_webhook=True)
 
 
-def register_webhooks(app: Services, name: str) -> dict[str, Any]:
+def register_webhooks(app: Services, name: str) -> SourceWebhooks:
     """Register the TagMango source's webhook URL for the webinar events."""
     source = get_source(app, name)
     if source.kind != SourceKind.TAGMANGO:
@@ -109,8 +109,8 @@ def register_webhooks(app: Services, name: str) -> dict[str, Any]:
             f"source {name!r} is a {source.kind} source; only TagMango sources have webhooks"
         )
     events = webhooks.register(app, source)
-    return {**source_info(app, source, create_webhook=True), "registered": events}
+    return SourceWebhooks.of(source_info(app, source, create_webhook=True), tuple(events))
 
 
-def list_sources(app: Services) -> list[dict[str, Any]]:
+def list_sources(app: Services) -> list[SourceInfo]:
     return [source_info(app, source) for source in app.store.list_sources()]
