@@ -84,7 +84,7 @@ def create_feed(environment: dict[str, str], api_base: str) -> str:
         )
     finally:
         services.store.close()
-    return str(feed["ics_url"])
+    return feed.links.ics_url
 
 
 @contextmanager

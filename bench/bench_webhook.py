@@ -44,7 +44,7 @@ def run(*, rounds: int = 30) -> dict[str, Any]:
     ):
         source_id = bridge.add_source(api.url, api_key)
         (url,) = bridge.create_feeds(source_id, [None])
-        registered = operations.register_webhooks(bridge.services(), "bench")["registered"]
+        registered = list(operations.register_webhooks(bridge.services(), "bench").registered)
         bridge.serve("--workers", "1", "--threads", "8")
         wait_for_feeds([url])
         with httpx.Client(timeout=30) as client:

@@ -283,7 +283,7 @@ class Installation:
         source = operations.add_tagmango_source(
             self.services(), name=name, token=api_key, whitelabel_host=DEMO_HOST, api_base=api_base
         )
-        return int(source["id"])
+        return source.id
 
     def create_feeds(
         self, source_id: int, users: list[str | None], *, register: bool = True

@@ -91,10 +91,10 @@ def feed_list(as_json: bool) -> None:
     """List feeds (their URLs are secret and not stored; rotate to get new ones)."""
     rows = operations.list_feeds(load_services())
 
-    def human(rs: list[dict[str, Any]]) -> str:
+    def human(rs: list[operations.FeedInfo]) -> str:
         lines = [
-            f"{r['id']}\t{r['name']}\t{','.join(r['sources'])}\t{r['timezone']}"
-            + ("\trevoked" if r["revoked_at"] else "")
+            f"{r.id}\t{r.name}\t{','.join(r.sources)}\t{r.timezone}"
+            + ("\trevoked" if r.revoked_at else "")
             for r in rs
         ]
         return "\n".join(lines) or "no feeds"
@@ -111,7 +111,7 @@ def feed_show(feed_id: int, as_json: bool) -> None:
         result = operations.show_feed(load_services(), feed_id)
     emit(result, as_json)
     if not as_json:
-        for warning in result["warnings"]:
+        for warning in result.warnings:
             click.echo(f"calbridge: warning: {warning}", err=True)
 
 
@@ -132,7 +132,7 @@ def feed_revoke(feed_id: int, as_json: bool) -> None:
     """Revoke a feed: its URLs answer 410 and its join links stop working."""
     with reported_errors():
         result = operations.revoke_feed(load_services(), feed_id)
-    emit(result, as_json, lambda r: f"revoked feed {r['id']} ({r['name']})")
+    emit(result, as_json, lambda r: f"revoked feed {r.id} ({r.name})")
 
 
 @feed.command("export")

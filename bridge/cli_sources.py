@@ -34,7 +34,7 @@ def source_add_tagmango(as_json: bool, **options: Any) -> None:
     """Register a TagMango source (workshop video calls)."""
     with reported_errors():
         result = operations.add_tagmango_source(load_services(), **options)
-    emit(result, as_json, lambda r: f"added TagMango source {r['name']!r} (id {r['id']})")
+    emit(result, as_json, lambda r: f"added TagMango source {r.name!r} (id {r.id})")
 
 
 @source_add.command("trainercentral")
@@ -63,7 +63,7 @@ def source_add_trainercentral(as_json: bool, **options: Any) -> None:
     """Register a TrainerCentral source (live workshops)."""
     with reported_errors():
         result = operations.add_trainercentral_source(load_services(), **options)
-    emit(result, as_json, lambda r: f"added TrainerCentral source {r['name']!r} (id {r['id']})")
+    emit(result, as_json, lambda r: f"added TrainerCentral source {r.name!r} (id {r.id})")
 
 
 @source.command("list")
@@ -74,7 +74,7 @@ def source_list(as_json: bool) -> None:
     emit(
         rows,
         as_json,
-        lambda rs: "\n".join(f"{r['id']}\t{r['kind']}\t{r['name']}" for r in rs) or "no sources",
+        lambda rs: "\n".join(f"{r.id}\t{r.kind}\t{r.name}" for r in rs) or "no sources",
     )
 
 
@@ -101,16 +101,17 @@ def source_webhooks(name: str, register: bool, as_json: bool) -> None:
 
     Without webhooks, changes upstream reach the feeds at the next refresh (CALBRIDGE_CACHE_TTL)."""
     app = load_services()
+    result: operations.SourceInfo
     with reported_errors():
         if register:
             result = operations.register_webhooks(app, name)
         else:
             result = operations.show_source(app, name)
-            if "webhook_url" not in result:
+            if result.webhook_url is None:
                 raise OperationError(f"source {name!r} is not a TagMango source: no webhooks")
     if as_json:
         emit(result, True)
-    elif register:
-        click.echo(f"registered {result['webhook_url']} for {', '.join(result['registered'])}")
+    elif isinstance(result, operations.SourceWebhooks):
+        click.echo(f"registered {result.webhook_url} for {', '.join(result.registered)}")
     else:
-        click.echo(result["webhook_url"])
+        click.echo(result.webhook_url)

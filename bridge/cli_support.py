@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import NoReturn, TypeVar
 
 import click
 from flask import Flask
 
 from bridge.app import create_app
 from bridge.feed_views import FeedUnavailable
-from bridge.operations import OperationError
+from bridge.operations import FeedCreated, OperationError, ShareCreated, ToJson
 from bridge.services import Services
 from bridge.settings import SettingsError
 from bridge.store import StoreError
@@ -52,20 +52,30 @@ def reported_errors() -> Iterator[None]:
         fail(error.reason)
 
 
-def emit(result: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
+Result = TypeVar("Result", bound=ToJson | Sequence[ToJson])
+
+
+def emit(result: Result, as_json: bool, human: Callable[[Result], str] | None = None) -> None:
+    """Print an operation's result: its JSON (one line with --json, indented without), or
+    what `human` makes of it."""
     if as_json or human is None:
-        click.echo(json.dumps(result, indent=None if as_json else 2, ensure_ascii=False))
+        if isinstance(result, Sequence):
+            data: object = [item.to_json() for item in result]
+        else:
+            data = result.to_json()
+        click.echo(json.dumps(data, indent=None if as_json else 2, ensure_ascii=False))
     else:
         click.echo(human(result))
 
 
-def links_text(result: dict[str, Any]) -> str:
+def links_text(result: FeedCreated | ShareCreated) -> str:
+    name = result.name if isinstance(result, FeedCreated) else "share"
     return "\n".join(
         [
-            f"{result.get('name') or 'share'} (id {result['id']})",
-            f"  calendar: {result['ics_url']}",
-            f"  webcal:   {result['webcal_url']}",
-            f"  page:     {result['page_url']}",
+            f"{name} (id {result.id})",
+            f"  calendar: {result.links.ics_url}",
+            f"  webcal:   {result.links.webcal_url}",
+            f"  page:     {result.links.page_url}",
         ]
     )
 

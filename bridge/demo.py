@@ -16,6 +16,7 @@ from typing import Any
 from bridge import operations
 from bridge.app import create_app
 from bridge.logs import RedactingFilter
+from bridge.operations import JsonObject
 from bridge.settings import Settings
 from bridge.simulator.combined import DEMO_PARTICIPANT, Simulators, build_simulators
 from bridge.simulator.server import RunningServer, start_server
@@ -29,7 +30,8 @@ class Demo:
     simulator_server: RunningServer
     bridge_server: RunningServer
     app: Any
-    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Each seeded feed or share link's JSON (as `--json` prints it): id, name, ics_url, page_url...
+    feeds: dict[str, JsonObject] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -96,7 +98,7 @@ def start_demo(directory: Path, port: int = 8000, *, now: datetime | None = None
         user=DEMO_PARTICIPANT,
         timezone="Europe/London",
     )
-    busy = operations.share_feed(services, creator["id"], scope="busy")
+    busy = operations.share_feed(services, creator.id, scope="busy")
     logging.getLogger("werkzeug").addFilter(RedactingFilter())
     bridge_server = start_server(app, port=port)
     return Demo(
@@ -105,8 +107,8 @@ def start_demo(directory: Path, port: int = 8000, *, now: datetime | None = None
         bridge_server,
         app,
         {
-            "Creator feed (full: join links)": creator,
-            "Participant feed (TagMango user filter)": participant,
-            "Busy share link of the creator feed": busy,
+            "Creator feed (full: join links)": creator.to_json(),
+            "Participant feed (TagMango user filter)": participant.to_json(),
+            "Busy share link of the creator feed": busy.to_json(),
         },
     )

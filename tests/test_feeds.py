@@ -160,7 +160,7 @@ def test_rotation_and_revocation_take_effect_on_the_next_request(harness: Harnes
     assert harness.client.get(feed_url(harness)).status_code == 200
     rotated = operations.rotate_feed(harness.services, harness.feed_id)
     assert harness.client.get(feed_url(harness)).status_code == 404
-    new_token = token_of(rotated["ics_url"])
+    new_token = token_of(rotated.links.ics_url)
     assert harness.client.get(feed_url(harness, new_token)).status_code == 200
     operations.revoke_feed(harness.services, harness.feed_id)
     gone = harness.client.get(feed_url(harness, new_token))
@@ -172,7 +172,7 @@ def test_share_links_serve_their_scope_until_revoked_or_expired(harness: Harness
     share = operations.share_feed(
         harness.services, harness.feed_id, scope="busy", expires="2026-05-06"
     )
-    token = token_of(share["ics_url"])
+    token = token_of(share.links.ics_url)
     response = harness.client.get(feed_url(harness, token))
     assert response.status_code == 200
     assert b"Morning flow" not in response.data and f"{PUBLIC}/j/".encode() not in response.data
@@ -183,8 +183,8 @@ def test_share_links_serve_their_scope_until_revoked_or_expired(harness: Harness
     assert expired.status_code == 410
     assert expired.get_data(as_text=True) == "This shared calendar link has expired.\n"
     other = operations.share_feed(harness.services, harness.feed_id, scope="full")
-    operations.revoke_share(harness.services, other["id"])
-    revoked = harness.client.get(feed_url(harness, token_of(other["ics_url"])))
+    operations.revoke_share(harness.services, other.id)
+    revoked = harness.client.get(feed_url(harness, token_of(other.links.ics_url)))
     assert revoked.status_code == 410 and "revoked" in revoked.get_data(as_text=True)
 
 

@@ -83,7 +83,7 @@ def test_rotation_cuts_off_the_join_links_of_the_old_address(harness: Harness) -
     )  # same feed, same token, same event: the same link (stable bytes, ETags)
 
     rotated = operations.rotate_feed(harness.services, harness.feed_id)
-    new = morning_flow(join_links(harness, token_of(rotated["ics_url"])))
+    new = morning_flow(join_links(harness, token_of(rotated.links.ics_url)))
     assert new != old
     assert_cut_off_by_rotation(harness, old)
     assert_redirects_to_the_meeting(harness, new)
@@ -91,7 +91,7 @@ def test_rotation_cuts_off_the_join_links_of_the_old_address(harness: Harness) -
     again = operations.rotate_feed(harness.services, harness.feed_id)
     assert_cut_off_by_rotation(harness, new)
     assert_redirects_to_the_meeting(
-        harness, morning_flow(join_links(harness, token_of(again["ics_url"])))
+        harness, morning_flow(join_links(harness, token_of(again.links.ics_url)))
     )
 
 
@@ -113,10 +113,10 @@ def test_links_from_before_generations_work_until_the_feed_is_rotated(harness: H
 
 def test_share_links_keep_their_join_links_when_the_feed_is_rotated(harness: Harness) -> None:
     share = operations.share_feed(harness.services, harness.feed_id, scope="full")
-    share_token = token_of(share["ics_url"])
+    share_token = token_of(share.links.ics_url)
     shared = morning_flow(join_links(harness, share_token))
     assert shared != morning_flow(join_links(harness, harness.token))
-    legacy = legacy_link(harness, f"s{share['id']}", "tagmango-c1@cal.example.org")
+    legacy = legacy_link(harness, f"s{share.id}", "tagmango-c1@cal.example.org")
 
     # The share link's own address still works after the feed's rotation, and so do the join
     # links it published (its subscribers did nothing wrong).
@@ -128,11 +128,11 @@ def test_share_links_keep_their_join_links_when_the_feed_is_rotated(harness: Har
 
 def test_share_join_links_are_bound_to_the_share_links_own_token(harness: Harness) -> None:
     share = operations.share_feed(harness.services, harness.feed_id, scope="full")
-    shared = morning_flow(join_links(harness, token_of(share["ics_url"])))
+    shared = morning_flow(join_links(harness, token_of(share.links.ics_url)))
     # Share links can't be rotated (yet): give this one a new token as a rotation would.
     replacement = new_token()
     with harness.services.store._write() as db:
-        db.get(ShareTable, share["id"]).token_hash = hash_token(replacement)
+        db.get(ShareTable, share.id).token_hash = hash_token(replacement)
     assert_cut_off_by_rotation(harness, shared)
     assert_redirects_to_the_meeting(harness, morning_flow(join_links(harness, replacement)))
 

@@ -161,7 +161,7 @@ def test_only_the_owner_page_sets_a_tight_session_cookie(harness: Harness) -> No
     cookie = harness.client.get(f"/f/{harness.token}").headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie  # it carries the CSRF token
     share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
-    shared = harness.app.test_client().get(f"/f/{token_of(share['ics_url'])}")
+    shared = harness.app.test_client().get(f"/f/{token_of(share.links.ics_url)}")
     assert "Set-Cookie" not in shared.headers
 
 
@@ -179,7 +179,7 @@ def test_page_without_data_yet_explains_and_ics_answers_503(tmp_path: Path) -> N
 def test_share_viewer_does_not_see_upstream_error_details(tmp_path: Path) -> None:
     harness = make_harness(tmp_path, Upstream(default_sessions(), failing=True))
     share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
-    notice = text(by_id(harness.page(token_of(share["ics_url"])), "no-data"))
+    notice = text(by_id(harness.page(token_of(share.links.ics_url)), "no-data"))
     assert "connection refused" not in notice
 
 
@@ -203,7 +203,7 @@ def test_no_upcoming_sessions(tmp_path: Path) -> None:
 
 def test_busy_share_page_shows_busy_without_links_or_management(harness: Harness) -> None:
     share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
-    page = harness.page(token_of(share["ics_url"]))
+    page = harness.page(token_of(share.links.ics_url))
     titles = {text(h3) for h3 in page.xpath("//ol[@class='sessions']/li//h3")}
     assert titles == {"Busy", "Busy Cancelled"}
     assert page.xpath("//a[contains(@class, 'join')]") == []
@@ -215,7 +215,7 @@ def test_busy_share_page_shows_busy_without_links_or_management(harness: Harness
 
 def test_no_links_share_page_shows_titles_but_no_join_links(harness: Harness) -> None:
     share = operations.share_feed(harness.services, harness.feed_id, scope="no-links")
-    page = harness.page(token_of(share["ics_url"]))
+    page = harness.page(token_of(share.links.ics_url))
     titles = [text(h3) for h3 in page.xpath("//ol[@class='sessions']/li//h3")]
     assert titles[0] == "Morning flow"
     assert page.xpath("//a[contains(@class, 'join')]") == []
@@ -225,12 +225,12 @@ def test_no_links_share_page_shows_titles_but_no_join_links(harness: Harness) ->
 
 def test_share_token_cannot_manage_shares(harness: Harness) -> None:
     share = operations.share_feed(harness.services, harness.feed_id, scope="full")
-    share_token = token_of(share["ics_url"])
+    share_token = token_of(share.links.ics_url)
     page = harness.page(share_token)
     assert page.get_element_by_id("shares", None) is None  # a full-scope share manages nothing
     response = harness.client.post(f"/f/{share_token}/shares", data={"scope": "busy"})
     assert response.status_code == 403
-    response = harness.client.post(f"/f/{share_token}/shares/{share['id']}/revoke")
+    response = harness.client.post(f"/f/{share_token}/shares/{share.id}/revoke")
     assert response.status_code == 403
     assert len(harness.services.store.list_shares(harness.feed_id)) == 1
 
@@ -310,10 +310,10 @@ def test_bad_share_form_input_is_explained(
 
 def test_owner_revokes_a_share_link(harness: Harness) -> None:
     share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
-    share_token = token_of(share["ics_url"])
+    share_token = token_of(share.links.ics_url)
     harness.page(share_token)
     page = harness.page()
-    form = page.xpath(f"//tr[@data-share-id='{share['id']}']//form")[0]
+    form = page.xpath(f"//tr[@data-share-id='{share.id}']//form")[0]
     response = harness.client.post(
         form.get("action"), data={"csrf_token": form.xpath(".//input/@value")[0]}
     )
@@ -321,7 +321,7 @@ def test_owner_revokes_a_share_link(harness: Harness) -> None:
     assert response.location == f"/f/{harness.token}#shares"
     after = harness.page()
     assert "is revoked" in text(by_id(after, "flash"))
-    row = after.xpath(f"//tr[@data-share-id='{share['id']}']")[0]
+    row = after.xpath(f"//tr[@data-share-id='{share.id}']")[0]
     assert "Revoked" in text(row) and row.xpath(".//form") == []
     gone = harness.page(share_token, status=410)
     assert "revoked" in text(gone.xpath("//p[@class='lead']")[0])
@@ -330,12 +330,12 @@ def test_owner_revokes_a_share_link(harness: Harness) -> None:
 def test_revoke_needs_csrf_and_a_share_of_this_feed(harness: Harness) -> None:
     share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
     other = operations.create_feed(harness.services, name="Other", sources=["mango"])
-    other_share = operations.share_feed(harness.services, other["id"], scope="busy")
+    other_share = operations.share_feed(harness.services, other.id, scope="busy")
     csrf = csrf_token(harness.page())
-    no_csrf = harness.client.post(f"/f/{harness.token}/shares/{share['id']}/revoke")
+    no_csrf = harness.client.post(f"/f/{harness.token}/shares/{share.id}/revoke")
     assert no_csrf.status_code == 400
     foreign = harness.client.post(
-        f"/f/{harness.token}/shares/{other_share['id']}/revoke", data={"csrf_token": csrf}
+        f"/f/{harness.token}/shares/{other_share.id}/revoke", data={"csrf_token": csrf}
     )
     assert foreign.status_code == 404
     for unknown_id in ("999999", "9" * 30):
@@ -344,7 +344,7 @@ def test_revoke_needs_csrf_and_a_share_of_this_feed(harness: Harness) -> None:
         )
         assert unknown.status_code == 404
     assert all(s.revoked_at is None for s in harness.services.store.list_shares(harness.feed_id))
-    assert all(s.revoked_at is None for s in harness.services.store.list_shares(other["id"]))
+    assert all(s.revoked_at is None for s in harness.services.store.list_shares(other.id))
 
 
 # -- error and refusal pages ---------------------------------------------------------------
@@ -372,7 +372,7 @@ def test_expired_share_page_is_410(harness: Harness) -> None:
     share = operations.share_feed(
         harness.services, harness.feed_id, scope="busy", expires=NOW.date().isoformat()
     )
-    assert harness.client.get(f"/f/{token_of(share['ics_url'])}").status_code == 200
+    assert harness.client.get(f"/f/{token_of(share.links.ics_url)}").status_code == 200
     expired = harness.services.store.create_share(harness.feed_id, "busy", NOW - timedelta(days=1))
     _, message = message_page(harness.client.get(f"/f/{expired[1]}"), 410)
     assert "expired" in message

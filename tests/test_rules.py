@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from bridge import operations
 from bridge.crypto import CredentialBox
 from bridge.operations import OperationError, check_timezone
-from bridge.store import Store, StoreError
+from bridge.store import NotFound, Store, StoreError
 from bridge.store.base import MAX_ID, storable_id
 from bridge.upstream.tagmango import TagMangoConfig
 from bridge.upstream.trainercentral import TrainerCentralConfig
@@ -30,6 +31,13 @@ from feeds.rules import (
 from feeds.timezones import load_zone, zone_names
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_one_not_found_for_the_store_and_the_operations() -> None:
+    # The store's actions and the operations raise the same class; the CLI's and the admin
+    # API's handlers of OperationError and of StoreError both catch it.
+    assert operations.NotFound is NotFound
+    assert issubclass(NotFound, OperationError) and issubclass(NotFound, StoreError)
 
 
 def test_a_naive_datetime_is_refused_in_the_callers_terms() -> None:

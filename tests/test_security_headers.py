@@ -113,7 +113,7 @@ def test_the_pages_redirects_get_the_locked_down_set(harness: Harness) -> None:
     # Revoking a share answers 303 to the subscribe page: the redirect is not an HTML page,
     # so it takes the no-referrer set, as the /j/ redirect does, not the page's headers.
     share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
-    form = harness.page().xpath(f"//tr[@data-share-id='{share['id']}']//form")[0]
+    form = harness.page().xpath(f"//tr[@data-share-id='{share.id}']//form")[0]
     redirect = harness.client.post(
         form.get("action"), data={"csrf_token": form.xpath(".//input/@value")[0]}
     )

@@ -54,7 +54,7 @@ def size_notice(page: html.HtmlElement) -> list[str]:
 def test_a_normal_feed_has_no_size_warning_anywhere(harness: Harness) -> None:
     assert size_notice(harness.page()) == []
     services = harness.services
-    assert operations.show_feed(services, harness.feed_id)["warnings"] == []
+    assert operations.show_feed(services, harness.feed_id).warnings == ()
 
 
 def test_an_oversized_feed_is_trimmed_and_every_session_kept(harness: Harness) -> None:
@@ -77,7 +77,7 @@ def test_the_owner_sees_the_warning_on_the_page_and_a_share_viewer_does_not(
     assert notes[1] == "Session descriptions were shortened to 2,000 characters."
 
     share = operations.share_feed(harness.services, harness.feed_id, scope="no-links")
-    share_token = share["page_url"].rsplit("/", 1)[1]
+    share_token = share.links.page_url.rsplit("/", 1)[1]
     assert size_notice(harness.page(share_token)) == []
 
 
@@ -133,14 +133,14 @@ def test_feed_show_reads_the_served_feed_and_never_fits_it_again(
 
     monkeypatch.setattr(feeds.fitting, "iter_feed", fitted_again)
     for _ in range(2):  # each `feed show` and API read
-        warnings = operations.show_feed(harness.services, harness.feed_id)["warnings"]
+        warnings = list(operations.show_feed(harness.services, harness.feed_id).warnings)
         assert warnings[1] == "session descriptions were shortened to 2,000 characters"
     assert feed_bytes(harness) == served
 
 
 def test_a_feed_with_no_data_yet_shows_no_size_warning(tmp_path: Path) -> None:
     harness = make_harness(tmp_path, Upstream([], failing=True))  # nothing to render
-    assert operations.show_feed(harness.services, harness.feed_id)["warnings"] == []
+    assert operations.show_feed(harness.services, harness.feed_id).warnings == ()
 
 
 def make_long_daily_series(harness: Harness) -> None:
@@ -163,13 +163,13 @@ def test_the_expanded_feed_s_trimming_is_reported_once_it_was_served(harness: Ha
     keep_renders(harness)
     make_long_daily_series(harness)
     assert len(feed_bytes(harness)) < FEED_BYTE_BUDGET // 10
-    assert operations.show_feed(harness.services, harness.feed_id)["warnings"] == []
+    assert operations.show_feed(harness.services, harness.feed_id).warnings == ()
 
     response = harness.client.get(f"/f/{harness.token}.ics?recurrence=expand")
     assert response.status_code == 200
     assert len(response.get_data()) <= FEED_BYTE_BUDGET
 
-    warnings = operations.show_feed(harness.services, harness.feed_id)["warnings"]
+    warnings = list(operations.show_feed(harness.services, harness.feed_id).warnings)
     assert len(warnings) == 2
     assert warnings[0].startswith("the expanded feed (?recurrence=expand): the feed came to ")
     assert warnings[1] == (

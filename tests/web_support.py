@@ -131,5 +131,5 @@ def make_harness(tmp_path: Path, upstream: Upstream | None = None) -> Harness:
     created = operations.create_feed(
         services, name=FEED_NAME, sources=["mango"], timezone="Europe/Berlin"
     )
-    token = token_of(created["ics_url"])
-    return Harness(app, app.test_client(), upstream, clock, created["id"], token)
+    token = token_of(created.links.ics_url)
+    return Harness(app, app.test_client(), upstream, clock, created.id, token)

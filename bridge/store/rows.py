@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from bridge.errors import OperationError
 from bridge.signing import token_generation
 from feeds.model import Scope, SourceKind
 
@@ -19,8 +20,10 @@ class StoreError(Exception):
     """A request the store refuses (duplicate name, bad value...); the message says why."""
 
 
-class NotFound(StoreError):
-    """The id names no row (raised by actions; lookups return None instead)."""
+class NotFound(StoreError, OperationError):
+    """The id or name given names no row: raised by the store's actions (its lookups return
+    None instead) and by bridge.operations. A StoreError for the store's callers and an
+    OperationError for the operations' callers (the admin API answers 404 for it)."""
 
 
 class PartitionRef(Protocol):

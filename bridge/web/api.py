@@ -22,7 +22,6 @@ from bridge import operations
 from bridge.feed_views import FeedUnavailable
 from bridge.operations import Conflict, NotFound, OperationError
 from bridge.services import services
-from bridge.store import NotFound as StoreNotFound
 from bridge.store import StoreError
 from bridge.store.base import MAX_ID
 from bridge.store.change_log import ChangesPruned
@@ -75,9 +74,8 @@ def api_error(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message, error.headers)
 
 
-@blueprint.errorhandler(NotFound)
-@blueprint.errorhandler(StoreNotFound)
-def not_found(error: Exception) -> Response:
+@blueprint.errorhandler(NotFound)  # the store's and the operations' (one class)
+def not_found(error: NotFound) -> Response:
     return error_response(404, "not_found", str(error))
 
 
@@ -254,8 +252,8 @@ def source_body() -> dict[str, Any]:
     return checked("TrainerCentralOAuthSourceInput", body)
 
 
-def created(result: dict[str, Any], location: str | None = None) -> Response:
-    response = jsonify(result)
+def created(result: operations.ToJson, location: str | None = None) -> Response:
+    response = jsonify(result.to_json())
     response.status_code = 201
     if location:
         response.headers["Location"] = location
@@ -272,7 +270,7 @@ def openapi_document() -> Response:
 
 @blueprint.get("/sources")
 def list_sources() -> Response:
-    return jsonify({"sources": operations.list_sources(services())})
+    return jsonify({"sources": [info.to_json() for info in operations.list_sources(services())]})
 
 
 @blueprint.post("/sources")
@@ -287,29 +285,29 @@ def add_source() -> Response:
 
 @blueprint.get("/feeds")
 def list_feeds() -> Response:
-    return jsonify({"feeds": operations.list_feeds(services())})
+    return jsonify({"feeds": [info.to_json() for info in operations.list_feeds(services())]})
 
 
 @blueprint.post("/feeds")
 def create_feed() -> Response:
     body = checked("FeedInput", read_json())
     result = operations.create_feed(services(), **body)
-    return created(result, f"{API_PREFIX}/feeds/{result['id']}")
+    return created(result, f"{API_PREFIX}/feeds/{result.id}")
 
 
 @blueprint.get(f"/feeds/<{ID}:feed_id>")
 def show_feed(feed_id: int) -> Response:
-    return jsonify(operations.show_feed(services(), feed_id))
+    return jsonify(operations.show_feed(services(), feed_id).to_json())
 
 
 @blueprint.post(f"/feeds/<{ID}:feed_id>/rotate")
 def rotate_feed(feed_id: int) -> Response:
-    return jsonify(operations.rotate_feed(services(), feed_id))
+    return jsonify(operations.rotate_feed(services(), feed_id).to_json())
 
 
 @blueprint.post(f"/feeds/<{ID}:feed_id>/revoke")
 def revoke_feed(feed_id: int) -> Response:
-    return jsonify(operations.revoke_feed(services(), feed_id))
+    return jsonify(operations.revoke_feed(services(), feed_id).to_json())
 
 
 @blueprint.get(f"/feeds/<{ID}:feed_id>/export")
@@ -336,9 +334,10 @@ def feed_changes(feed_id: int) -> Response:
             400, "invalid_request", f"Query parameter 'since' must be a change number, got {raw!r}"
         )
     try:
-        return jsonify(operations.feed_changes(services(), feed_id, since=int(raw)))
+        changes = operations.feed_changes(services(), feed_id, since=int(raw))
     except ChangesPruned as pruned:
         raise ApiError(410, "changes_pruned", str(pruned)) from None
+    return jsonify(changes.to_json())
 
 
 @blueprint.post(f"/feeds/<{ID}:feed_id>/shares")
@@ -349,4 +348,4 @@ def share_feed(feed_id: int) -> Response:
 
 @blueprint.post(f"/shares/<{ID}:share_id>/revoke")
 def revoke_share(share_id: int) -> Response:
-    return jsonify(operations.revoke_share(services(), share_id))
+    return jsonify(operations.revoke_share(services(), share_id).to_json())

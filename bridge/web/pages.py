@@ -142,10 +142,10 @@ def create_share(token: str) -> tuple[str, int]:
         form.expires.errors = [str(error).capitalize()]
         return render_subscribe(view, token, share_form=form, status=400)
     new_share = NewShare(
-        id=created["id"],
-        page_url=created["page_url"],
-        ics_url=created["ics_url"],
-        scope_label=SCOPE_LABELS[Scope(created["scope"])],
+        id=created.id,
+        page_url=created.links.page_url,
+        ics_url=created.links.ics_url,
+        scope_label=SCOPE_LABELS[created.scope],
         expires=day(form.expires.data) if form.expires.data else None,
     )
     return render_subscribe(view, token, new_share=new_share, status=201)

@@ -70,7 +70,7 @@ def test_a_new_public_url_changes_the_links_and_no_uid(harness: Harness) -> None
     assert links and all(link.startswith(f"{MOVED}/j/") for link in links)
     # The change log names the same UIDs as the feed.
     services = app.extensions["calbridge"]
-    logged = {c["uid"] for c in operations.feed_changes(services, harness.feed_id)["changes"]}
+    logged = {c.uid for c in operations.feed_changes(services, harness.feed_id).changes}
     single = {str(e["UID"]) for e in after if "RRULE" not in e}
     assert single and single <= logged
 

@@ -271,9 +271,9 @@ def test_share_links_log_in_with_their_scope(harness: Harness) -> None:
     services = harness.services
     for scope, shows_titles, shows_links in (("busy", False, False), ("no-links", True, False)):
         share = operations.share_feed(services, harness.feed_id, scope=scope)
-        assert share["caldav_username"] == f"share-{share['id']}"
-        assert share["caldav_url"].endswith(f"/dav/calendars/share-{share['id']}/sessions/")
-        dav = Dav(harness.client, share["caldav_username"], share["caldav_password"])
+        assert share.login.caldav_username == f"share-{share.id}"
+        assert share.login.caldav_url.endswith(f"/dav/calendars/share-{share.id}/sessions/")
+        dav = Dav(harness.client, share.login.caldav_username, share.login.caldav_password)
         data = b"".join(dav.request("GET", href).data for href in dav.etags())
         assert (b"Morning flow" in data) == shows_titles
         assert (b"/j/" in data) == shows_links
@@ -283,21 +283,21 @@ def test_rotate_and_revoke_change_and_end_the_login(harness: Harness, dav: Dav) 
     services = harness.services
     rotated = operations.rotate_feed(services, harness.feed_id)
     assert dav.request("PROPFIND", "/dav/", Depth="0").status_code == 401
-    fresh = Dav(harness.client, rotated["caldav_username"], rotated["caldav_password"])
+    fresh = Dav(harness.client, rotated.login.caldav_username, rotated.login.caldav_password)
     assert fresh.request("PROPFIND", "/dav/", Depth="0").status_code == 207
-    assert rotated["caldav_password"] != login_of(f"f{harness.feed_id}", harness.token)[1]
-    assert token_of(rotated["ics_url"]) != harness.token
+    assert rotated.login.caldav_password != login_of(f"f{harness.feed_id}", harness.token)[1]
+    assert token_of(rotated.links.ics_url) != harness.token
     operations.revoke_feed(services, harness.feed_id)
     assert fresh.request("PROPFIND", "/dav/", Depth="0").status_code == 410
 
 
 def test_feed_create_json_gives_the_caldav_login(harness: Harness) -> None:
     created = operations.create_feed(harness.services, name="Second", sources=["mango"])
-    assert created["caldav_username"] == f"feed-{created['id']}"
-    assert created["caldav_url"] == (
-        f"https://cal.example.org/dav/calendars/feed-{created['id']}/sessions/"
+    assert created.login.caldav_username == f"feed-{created.id}"
+    assert created.login.caldav_url == (
+        f"https://cal.example.org/dav/calendars/feed-{created.id}/sessions/"
     )
-    password = created["caldav_password"]
+    password = created.login.caldav_password
     assert len(password) == 23 and password.count("-") == 3
-    dav = Dav(harness.client, created["caldav_username"], password)
+    dav = Dav(harness.client, created.login.caldav_username, password)
     assert dav.request("PROPFIND", dav.calendar, Depth="0").status_code == 207

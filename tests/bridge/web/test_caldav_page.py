@@ -25,9 +25,9 @@ def test_the_page_shows_the_login_that_works(tmp_path: Path) -> None:
     for client in ("Apple Calendar on a Mac", "iPhone", "Thunderbird", "DAVx5"):
         assert client in steps
     share = operations.share_feed(harness.services, harness.feed_id, scope="busy")
-    share_page = harness.page(token_of(share["ics_url"]))
-    assert share_page.get_element_by_id("caldav-username").text == share["caldav_username"]
-    assert share_page.get_element_by_id("caldav-password").text == share["caldav_password"]
+    share_page = harness.page(token_of(share.links.ics_url))
+    assert share_page.get_element_by_id("caldav-username").text == share.login.caldav_username
+    assert share_page.get_element_by_id("caldav-password").text == share.login.caldav_password
 
 
 def test_a_feed_from_before_caldav_gets_its_password_from_its_page(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def app_with_ttl(harness: Harness, *, immediate: bool = True) -> Flask:
 
 
 def hook_url(harness: Harness) -> str:
-    url = operations.show_source(harness.services, "mango")["webhook_url"]
+    url = operations.show_source(harness.services, "mango").webhook_url
     assert url.startswith("https://cal.example.org/hooks/tagmango/")
     return url.removeprefix("https://cal.example.org")
 
@@ -99,7 +99,7 @@ def test_the_replay_link_shows_in_the_feed_and_on_the_page(harness: Harness) -> 
     (link,) = page.xpath("//section[@id='recordings']//a[contains(@class, 'watch')]")
     assert link.get("href") == replay and "Watch the recording" in link.text_content()
     share = operations.share_feed(harness.services, harness.feed_id, scope="no-links")
-    shared = html.fromstring(client.get(f"/f/{token_of(share['ics_url'])}").data)
+    shared = html.fromstring(client.get(f"/f/{token_of(share.links.ics_url)}").data)
     assert shared.xpath("//section[@id='recordings']") == []  # a share link shows no links
 
 
