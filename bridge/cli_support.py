@@ -60,12 +60,18 @@ def emit(result: Result, as_json: bool, human: Callable[[Result], str] | None = 
     what `human` makes of it."""
     if as_json or human is None:
         if isinstance(result, Sequence):
-            data: object = [item.to_json() for item in result]
+            data: object = [_json(item) for item in result]
         else:
-            data = result.to_json()
+            data = _json(result)
         click.echo(json.dumps(data, indent=None if as_json else 2, ensure_ascii=False))
     else:
         click.echo(human(result))
+
+
+def _json(item: object) -> object:
+    """An operation result's JSON (a plain dict or list passes as it is)."""
+    to_json = getattr(item, "to_json", None)
+    return to_json() if to_json is not None else item
 
 
 def links_text(result: FeedCreated | ShareCreated) -> str:

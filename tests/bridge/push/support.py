@@ -134,7 +134,7 @@ def make_env(tmp_path: Path, radicale: RadicaleServer, name: str) -> Iterator[Pu
             services, name="Workshops", sources=["mango"], timezone="Europe/Berlin"
         )
         calendar_url = radicale.make_calendar(name)
-        yield PushEnv(services, simulators, clock, feed["id"], radicale, calendar_url)
+        yield PushEnv(services, simulators, clock, feed.id, radicale, calendar_url)
     finally:
         services.store.close()
         running.stop()
