@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.poller import poll_in_subprocess
 from bench.processes import installation, rss_kib, shared_calls, upstream
-from bridge.sources import Partition
+from bridge.partitions import Partition
 
 TARGET_RATIO = 1.5
 

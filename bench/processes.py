@@ -38,11 +38,11 @@ from sqlalchemy.engine import make_url
 
 from bench.loadtools import free_port
 from bridge.links import FeedLinks
+from bridge.partitions import Partition
 from bridge.services import Services, build_services
 from bridge.settings import Settings
 from bridge.simulator.server import RunningServer, start_server
 from bridge.simulator.tagmango import DEMO_HOST, SimCall, TagMangoSimulator
-from bridge.sources import Partition
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 REPO_ROOT = Path(__file__).resolve().parent.parent

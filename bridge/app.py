@@ -14,8 +14,8 @@ from flask import Flask, Response, request
 from bridge.logs import RedactingFilter
 from bridge.services import Services, build_services, utcnow
 from bridge.settings import Settings
-from bridge.sources import build_client
-from bridge.web import api, caldav, feeds, headers, hooks, join, pages
+from bridge.upstream.clients import build_client
+from bridge.web import api, caldav, headers, hooks, ics, join, pages
 from bridge.web.metrics_access import metrics_refusal
 
 
@@ -41,14 +41,14 @@ def create_app(
     blueprints = (
         api.blueprint,
         caldav.blueprint,
-        feeds.blueprint,
+        ics.blueprint,
         hooks.blueprint,
         join.blueprint,
         pages.blueprint,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    feeds.install(app, app_services)
+    ics.install(app, app_services)
     headers.install(app, settings.public_url)
     _add_operational_routes(app, app_services)
     return app

@@ -1,4 +1,4 @@
-"""What a feed request is given: the view a token opens, the rendered feed, its join links.
+"""What a feed request is given: the view a token opens and the rendered feed.
 
 Plain values shared by the renderer (bridge.rendering, which makes them) and the web layer
 (which serves them).
@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bridge.signing import JoinSigner
 from bridge.store import FeedRow, ShareRow
 from feeds.model import Scope
 
@@ -64,18 +63,3 @@ class RenderedFeed:
     def data_age(self, now: datetime) -> int:
         """Whole seconds since the oldest data in the feed was fetched."""
         return max(0, int((now - self.refreshed_at).total_seconds()))
-
-
-@dataclass(frozen=True)
-class JoinLinks:
-    """The signed join links of one feed view. Equal for the same view, token generation and
-    signer, so the per-event render cache of `feeds.ical` is reused from one render of the feed
-    to the next; a rotated token makes other links (and so other events)."""
-
-    signer: JoinSigner
-    public_url: str
-    owner: str
-    generation: str
-
-    def __call__(self, uid: str) -> str:
-        return f"{self.public_url}/j/{self.signer.sign(self.owner, uid, self.generation)}"

@@ -23,13 +23,14 @@ from datetime import datetime, timedelta
 
 from cachetools import LRUCache, TTLCache
 
-from bridge.feed_views import FeedUnavailable, FeedView, JoinLinks, RenderedFeed
+from bridge.feed_views import FeedUnavailable, FeedView, RenderedFeed
 from bridge.jobs.requests import Priority, RefreshRequests
 from bridge.jobs.schedule import TOMBSTONE_GRACE, wants_refresh
+from bridge.links import JoinLinks
 from bridge.metrics import Metrics
+from bridge.partitions import Partition, partition_for
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
-from bridge.sources import Partition, partition_for
 from bridge.store import FeedRow, FetchState, Store
 from bridge.store.schedule_queries import QUEUED_MAX_AGE
 from feeds.calendar_objects import CalendarListing, calendar_objects

@@ -22,15 +22,16 @@ from bridge.jobs.requests import RefreshRequests
 from bridge.jobs.runner import JobRunner
 from bridge.jobs.schedule import POLLED_WITHIN, Scheduler
 from bridge.metrics import Metrics
+from bridge.partitions import Partition
 from bridge.push.pusher import Pusher
 from bridge.push.triggers import PushTriggers
 from bridge.rendering import FeedRenderer
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
-from bridge.sources import Partition, build_client
 from bridge.store import Store
 from bridge.store.instance_queries import UID_DOMAIN
 from bridge.upstream.budget import add_budget_listener, configure_budgets
+from bridge.upstream.clients import build_client
 
 log = logging.getLogger(__name__)
 

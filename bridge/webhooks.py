@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.jobs.requests import Priority
+from bridge.partitions import Partition
 from bridge.services import Services
-from bridge.sources import Partition, tagmango_config
 from bridge.store import SourceRow
+from bridge.upstream.clients import tagmango_config
 from bridge.upstream.tagmango_hooks import WEBINAR_EVENTS, register_webhooks
 from feeds.limits import MAX_ID_CHARS, url_problem
 from feeds.model import SourceKind, is_web_url

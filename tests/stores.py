@@ -111,7 +111,7 @@ class Clock:
 
 @dataclass(frozen=True)
 class Partition:
-    """Shaped like bridge.sources.Partition: all the store needs of one."""
+    """Shaped like bridge.partitions.Partition: all the store needs of one."""
 
     source_id: int
     key: str = ""

@@ -3,7 +3,7 @@
 The upstream is a small source handed to `create_app(client_factory=...)`, so each test
 decides what upstream lists and whether it fails; everything else (store, refresh jobs, feed
 renderer, signing) is the real thing on a SQLite file in tmp_path. Used by the tests of the
-web layer (tests/test_pages.py, tests/test_feeds.py).
+web layer (tests/bridge/web/test_pages.py, tests/bridge/web/test_ics.py).
 """
 
 from __future__ import annotations

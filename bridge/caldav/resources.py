@@ -20,16 +20,19 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from lxml import etree
 
 from bridge.feed_views import FeedView
-from bridge.services import Services
 from feeds.calendar_objects import CalendarListing, CalendarObject, timezone_calendar
 from feeds.model import Scope
 
 from .xml import APPLE, CALDAV, CALSERVER, DAV, element, href, tag
+
+if TYPE_CHECKING:
+    from bridge.services import Services
 
 ROOT = "/dav/"
 CALENDAR_NAME = "sessions"

@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from bridge.metrics import Metrics
+from bridge.partitions import Partition
 from bridge.settings import Settings
-from bridge.sources import Partition, build_client
 from bridge.store import FetchState, Store
 from bridge.store.webhook_queries import DELIVERY_MEMORY
+from bridge.upstream.clients import build_client
 from bridge.upstream.errors import UpstreamError
 from feeds.model import Session
 

@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from bridge.sources import Partition
+from bridge.partitions import Partition
 from bridge.store.engine import normalize_url
 
 

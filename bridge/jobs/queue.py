@@ -25,7 +25,7 @@ from huey.api import TaskWrapper
 from huey.exceptions import RetryTask
 from sqlalchemy.engine import make_url
 
-from bridge.sources import Partition
+from bridge.partitions import Partition
 
 log = logging.getLogger(__name__)
 

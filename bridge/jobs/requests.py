@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Protocol
 
-from bridge.sources import Partition
+from bridge.partitions import Partition
 from bridge.store import Store
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from bridge.sources import Partition
+from bridge.partitions import Partition
 from bridge.store import FetchState, Store
 
 from .requests import Priority, RefreshRequests

@@ -25,8 +25,8 @@ from bridge.operations.results import (
     FeedInfo,
     ShareInfo,
 )
+from bridge.partitions import SourceConfigError, partition_for
 from bridge.services import Services
-from bridge.sources import SourceConfigError, partition_for
 from bridge.store import FeedRow, SourceRow
 from feeds.ical_events import session_uid
 from feeds.rules import check_alarm_minutes

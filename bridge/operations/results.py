@@ -2,9 +2,9 @@
 admin API and the subscribe pages.
 
 `to_json()` gives the object the admin API answers and `--json` prints: its keys, their order
-and their values are a stable interface (tests/test_api.py, tests/test_cli.py, and the
-schemas of bridge.web.openapi that tests/test_openapi.py checks the answers against). Times
-are ISO 8601 strings there (None stays null), tuples are lists.
+and their values are a stable interface (tests/bridge/web/test_api.py, tests/bridge/test_cli.py,
+and the schemas of bridge.web.openapi that tests/bridge/web/test_openapi.py checks the answers
+against). Times are ISO 8601 strings there (None stays null), tuples are lists.
 
 A result that adds to another extends it (`FeedCreated` is a `FeedInfo` with its new
 token's links and CalDAV login), and its JSON is the other's with the added keys after.

@@ -42,8 +42,8 @@ from bridge.crypto import CredentialError
 from bridge.feed_views import FeedUnavailable, FeedView
 from bridge.jobs.locks import PartitionLocks
 from bridge.metrics import Metrics
+from bridge.partitions import Partition
 from bridge.rendering import FeedRenderer
-from bridge.sources import Partition
 from bridge.store import FeedRow, Store
 from bridge.store.change_log import ChangesPruned
 from bridge.store.push_queries import PushOutcome, PushTargetRow

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bridge.jobs.requests import Priority
+from bridge.partitions import Partition
 from bridge.rendering import FeedRenderer
-from bridge.sources import Partition
 from bridge.store import Store
 
 log = logging.getLogger(__name__)

@@ -56,7 +56,7 @@ class Store(
     ) -> MergeResult:
         """Merge one complete upstream fetch of [window_start, window_end) into the archive.
 
-        `partition` is what was fetched: a bridge.sources.Partition-like object or a source
+        `partition` is what was fetched: a bridge.partitions.Partition-like object or a source
         id (the whole source). `skipped_ids` and `unidentified` are the fetch's unreadable
         records (FetchResult's fields of those names): their occurrences are never cancelled.
         Merges of the same source are serialised (row lock on PostgreSQL, BEGIN IMMEDIATE on

@@ -29,7 +29,7 @@ class NotFound(StoreError, OperationError):
 class PartitionRef(Protocol):
     """One upstream query of a source: the source plus a feed's narrowing filters.
 
-    `key` is "" for the whole source. bridge.sources.Partition fits; a plain source id
+    `key` is "" for the whole source. bridge.partitions.Partition fits; a plain source id
     stands for the whole-source partition wherever the store accepts a partition.
     """
 

@@ -26,7 +26,7 @@ from bridge.store import StoreError
 from bridge.store.base import MAX_ID
 from bridge.store.change_log import ChangesPruned
 from bridge.upstream.errors import UpstreamError
-from bridge.web.feeds import file_name
+from bridge.web.ics import file_name
 from bridge.web.openapi import API_PREFIX, MAX_CHANGE_NUMBER, InvalidBody, document, validate_body
 from feeds.rules import trainercentral_auth
 

@@ -12,7 +12,7 @@ Referer headers, out of frames and out of MIME sniffing.
 - `Strict-Transport-Security` on every response when CALBRIDGE_PUBLIC_URL is https.
 
 `install` applies them to Flask's responses (a view's own values win); the bare feed
-endpoint (`bridge.web.feeds.FeedEndpoint`) appends the precomputed `feed_headers` list.
+endpoint (`bridge.web.ics.FeedEndpoint`) appends the precomputed `feed_headers` list.
 """
 
 from __future__ import annotations

@@ -22,17 +22,15 @@ from wtforms.validators import InputRequired, Optional
 
 from bridge import operations
 from bridge.feed_views import FeedUnavailable, FeedView
-from bridge.links import CalDavLogin
+from bridge.links import CalDavLogin, ClientLinks, event_download_url
 from bridge.services import services
 from bridge.web.access import view_for_token
 from bridge.web.headers import PAGE_HEADERS, uses_https
-from bridge.web.subscribe import (
+from bridge.web.page_content import (
     SCOPE_LABELS,
-    ClientLinks,
     Freshness,
     Recording,
     day,
-    event_download_url,
     qr_svg,
     recordings,
     share_lines,

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bridge.feed_views import FeedView
+from bridge.partitions import Partition
 from bridge.services import Services, build_services
 from bridge.settings import Settings
-from bridge.sources import Partition
 from bridge.upstream.base import FetchResult
 from feeds.model import Session, SourceKind
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from bridge.jobs.fetcher import Outcome
 from bridge.jobs.schedule import CRASH_RETRY, FAILURE_BACKOFF, IDLE_INTERVAL, POLLED_WITHIN
-from bridge.sources import Partition
+from bridge.partitions import Partition
 from bridge.upstream.errors import UpstreamUnavailable
 from tests.bridge.jobs.support import Rig, make_rig, session
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bridge.jobs.locks import AdvisoryLocks, FileLocks, PartitionLocks, partition_locks
-from bridge.sources import Partition
+from bridge.partitions import Partition
 from tests.stores import BACKENDS, fresh_database_url
 
 PARTITION = Partition(1, "alice")

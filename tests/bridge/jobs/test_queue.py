@@ -14,7 +14,7 @@ from huey import MemoryHuey, PostgresHuey, PriorityRedisHuey, SqliteHuey
 
 from bridge.jobs.queue import IMMEDIATE, JobQueue, open_huey
 from bridge.jobs.runner import JobRunner
-from bridge.sources import Partition
+from bridge.partitions import Partition
 from tests.bridge.jobs.support import Rig, make_rig, wait_until
 from tests.stores import POSTGRES_URL, fresh_database_url
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge.jobs.requests import RefreshRequests
-from bridge.sources import Partition
+from bridge.partitions import Partition
 from tests.bridge.jobs.support import make_rig
 from tests.stores import BACKENDS, fresh_database_url
 

@@ -20,7 +20,7 @@ from bridge.jobs.schedule import (
     next_due_after_success,
     wants_refresh,
 )
-from bridge.sources import Partition
+from bridge.partitions import Partition
 from bridge.store import FetchState
 from tests.bridge.jobs.support import NOW, make_rig
 

@@ -12,59 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import segno
 
-from bridge.links import FeedLinks
 from feeds.model import Scope, Session
 
-GOOGLE_ADD_BY_URL = "https://calendar.google.com/calendar/r/settings/addbyurl"
-GOOGLE_ONE_CLICK = "https://calendar.google.com/calendar/r?cid="
-OUTLOOK_COM_ADD = "https://outlook.live.com/calendar/0/addfromweb"
-MICROSOFT_365_ADD = "https://outlook.office.com/calendar/0/addfromweb"
 UPCOMING_LIMIT = 12
-
-
-def encoded(value: str) -> str:
-    """Percent-encode a whole value for a query string (only A-Z a-z 0-9 _.-~ stay as is)."""
-    return quote(value, safe="")
-
-
-@dataclass(frozen=True)
-class ClientLinks:
-    """Every subscribe target for one calendar address."""
-
-    ics_url: str  # the feed over http(s): what Google, Outlook and Thunderbird fetch
-    webcal_url: str  # the same address with webcal://: Apple Calendar and iOS subscribe to it
-    download_url: str
-    google_add_by_url: str
-    google_one_click: str
-    outlook_com: str
-    microsoft_365: str
-
-    @classmethod
-    def for_token(cls, public_url: str, token: str, name: str) -> ClientLinks:
-        links = FeedLinks.for_token(public_url, token)
-        ics, webcal = links.ics_url, links.webcal_url
-        add_from_web = f"?url={encoded(ics)}&name={encoded(name)}"
-        return cls(
-            ics_url=ics,
-            webcal_url=webcal,
-            download_url=f"{ics}?download=1",
-            google_add_by_url=GOOGLE_ADD_BY_URL,
-            # Recent reports found an encoded https address works best here
-            # (docs/client-compatibility.md, *Subscribe links*).
-            google_one_click=GOOGLE_ONE_CLICK + encoded(ics),
-            outlook_com=OUTLOOK_COM_ADD + add_from_web,
-            microsoft_365=MICROSOFT_365_ADD + add_from_web,
-        )
-
-
-def event_download_url(public_url: str, token: str, uid: str) -> str:
-    """The single-event .ics address of event `uid` (its UID percent-encoded as one segment)."""
-    return f"{public_url}/f/{token}/events/{encoded(uid)}.ics"
 
 
 @functools.lru_cache(maxsize=256)

@@ -30,7 +30,7 @@ from feeds.rules import (
 )
 from feeds.timezones import load_zone, zone_names
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_one_not_found_for_the_store_and_the_operations() -> None:

@@ -14,7 +14,8 @@ from lxml import html
 
 from bridge import operations
 from bridge.feed_views import FeedView
-from bridge.web.subscribe import ClientLinks, ago, event_download_url, time_range
+from bridge.links import ClientLinks, event_download_url
+from bridge.web.page_content import ago, time_range
 from feeds.ical import plan_feed
 from tests.web_support import (
     FEED_NAME,

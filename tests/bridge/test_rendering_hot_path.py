@@ -23,7 +23,8 @@ from sqlalchemy import event
 import bridge.rendering
 import feeds.ical
 from bridge.crypto import CredentialBox
-from bridge.feed_views import FeedView, JoinLinks
+from bridge.feed_views import FeedView
+from bridge.links import JoinLinks
 from bridge.rendering import FeedRenderer
 from bridge.services import build_services
 from bridge.settings import Settings

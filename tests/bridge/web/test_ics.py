@@ -1,4 +1,4 @@
-"""The `.ics` endpoints of bridge/web/feeds.py: the feed (served in front of Flask) and
+"""The `.ics` endpoints of bridge/web/ics.py: the feed (served in front of Flask) and
 single-event downloads, through the Flask test client on the app of tests/web_support.py."""
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from bridge.store.archive import (
 from bridge.upstream.base import FetchResult
 from feeds.limits import MAX_ID_CHARS
 from feeds.model import Session, Status
+from tests.bridge.store.test_archive import BOX, LATER, NOW, WINDOW, archived, call
 from tests.stores import BACKENDS, empty_database, migrated_database_url
-from tests.test_archive import BOX, LATER, NOW, WINDOW, archived, call
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

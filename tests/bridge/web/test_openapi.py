@@ -30,7 +30,7 @@ from schemathesis.generation.modes import GenerationMode
 from bridge.app import create_app
 from bridge.operations import OperationError, parse_expiry
 from bridge.settings import Settings
-from bridge.sources import build_client
+from bridge.upstream.clients import build_client
 from bridge.upstream.errors import UpstreamUnavailable
 from bridge.web.openapi import API_PREFIX, EXPIRES_PATTERN, SCHEMAS, document
 

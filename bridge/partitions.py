@@ -1,8 +1,9 @@
-"""From a stored source (settings + decrypted credentials) to an upstream client.
+"""Partitions: the upstream queries feeds read, each with its own archive and fetch state.
 
 A feed may narrow a TagMango source to one participant (`user`) or to some
 products (`mangoes`); each distinct narrowing is its own upstream query, so it
 is its own *partition* of the archive. The unfiltered source is partition "".
+bridge.upstream.clients turns a stored source and a partition into an upstream client.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from bridge.upstream.base import SourceClient
-from bridge.upstream.tagmango import TagMangoClient, TagMangoConfig
-from bridge.upstream.trainercentral import TrainerCentralClient, TrainerCentralConfig
 from feeds.model import SourceKind
 
 MAX_PARTITION_KEY = 255  # fetch_states.partition_key
@@ -67,50 +65,3 @@ def partition_for(source_id: int, kind: str, filters: Mapping[str, Any]) -> Part
             f"once encoded, at most {MAX_PARTITION_KEY})"
         )
     return partition
-
-
-def tagmango_config(
-    name: str,
-    settings: Mapping[str, Any],
-    credentials: Mapping[str, Any],
-    partition: Partition | None = None,
-) -> TagMangoConfig:
-    """A stored TagMango source's client configuration (narrowed to a partition, if given)."""
-    partition = partition or Partition(0)
-    return TagMangoConfig(
-        name=name,
-        token=credentials["token"],
-        whitelabel_host=settings["whitelabel_host"],
-        api_base=settings.get("api_base") or TagMangoConfig.api_base,
-        timezone=settings.get("timezone") or TagMangoConfig.timezone,
-        mangoes=partition.mangoes or tuple(settings.get("mangoes") or ()),
-        user=partition.user or settings.get("user") or None,
-    )
-
-
-def build_client(
-    kind: str,
-    name: str,
-    settings: Mapping[str, Any],
-    credentials: Mapping[str, Any],
-    partition: Partition,
-    *,
-    token_store: Any = None,
-) -> SourceClient:
-    """An upstream client for one partition of a stored source."""
-    if kind == SourceKind.TAGMANGO:
-        return TagMangoClient(tagmango_config(name, settings, credentials, partition))
-    if kind == SourceKind.TRAINERCENTRAL:
-        tc_config = TrainerCentralConfig(
-            name=name,
-            org_id=settings["org_id"],
-            academy_url=settings["academy_url"],
-            filter=str(settings.get("filter") or "1"),
-            accounts_url=settings.get("accounts_url") or TrainerCentralConfig.accounts_url,
-            access_token=credentials.get("access_token"),
-            client_id=credentials.get("client_id"),
-            client_secret=credentials.get("client_secret"),
-            refresh_token=credentials.get("refresh_token"),
-        )
-        return TrainerCentralClient(tc_config, token_store=token_store)
-    raise SourceConfigError(f"unknown source kind {kind!r}")

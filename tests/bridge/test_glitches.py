@@ -23,13 +23,13 @@ import pytest
 
 from bridge.crypto import CredentialBox
 from bridge.feed_views import FeedView, RenderedFeed
+from bridge.partitions import Partition
 from bridge.rendering import FeedRenderer
 from bridge.services import build_services
 from bridge.settings import Settings
 from bridge.simulator.combined import DEMO_PARTICIPANT, Simulators, build_simulators
 from bridge.simulator.server import serving
 from bridge.simulator.tagmango import Fault, SimCall
-from bridge.sources import Partition
 from bridge.store import MergeResult, Store
 from bridge.store.archive import CONFIRM_DELAY
 from bridge.upstream.zoho import forget_cached_tokens
