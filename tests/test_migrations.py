@@ -41,6 +41,7 @@ TABLES = {
     "caldav_collections",
     "caldav_objects",
     "instance_settings",
+    "participants",
 }
 
 
