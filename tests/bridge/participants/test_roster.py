@@ -86,7 +86,7 @@ def test_bad_rows_are_reported_with_their_line_and_the_rest_imported() -> None:
     assert "user_id is empty" in problems[3].message and problems[3].user_id is None
     assert "not an email" in problems[4].message and problems[4].user_id == "u3"
     assert "unknown status 'paused'" in problems[5].message
-    assert "4 fields, but the header has 5" in problems[6].message.replace("3 fields", "4 fields")
+    assert problems[6].message == "3 fields, but the header has 5"
     assert "already listed on line 2" in problems[7].message
     assert "unreadable row" in problems[9].message
     assert problems[4].to_json() == {"line": 4, "user_id": "u3", "message": problems[4].message}
