@@ -15,7 +15,7 @@ from bridge.logs import RedactingFilter
 from bridge.services import Services, build_services, utcnow
 from bridge.settings import Settings
 from bridge.upstream.clients import build_client
-from bridge.web import api, caldav, headers, hooks, ics, join, pages
+from bridge.web import api, caldav, headers, hooks, ics, join, pages, participants_api
 from bridge.web.metrics_access import metrics_refusal
 
 
@@ -45,6 +45,7 @@ def create_app(
         hooks.blueprint,
         join.blueprint,
         pages.blueprint,
+        participants_api.blueprint,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from bridge import operations
+from bridge.cli_participants import participants
 from bridge.cli_push import push
 from bridge.cli_sources import source
 from bridge.cli_support import (
@@ -43,6 +44,7 @@ def main() -> None:
 
 main.add_command(source)
 main.add_command(push)
+main.add_command(participants)
 
 
 # -- feeds ---------------------------------------------------------------------------------

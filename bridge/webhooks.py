@@ -6,6 +6,9 @@ per partition), and the API read that follows decides what the feeds show. The o
 from a payload is the replay link of `webinar.completed.all` (`webinarLink`), which the API does
 not list: it is kept per session and added to the session by the next refresh.
 
+`subscription.expired` re-checks the participant it names and revokes their feed if their
+subscription really ended (bridge/participants/hooks.py).
+
 Deliveries are de-duplicated (TagMango may send one twice) by a digest of the event and body,
 remembered for a day (bridge.store.webhook_queries.DELIVERY_MEMORY).
 """
@@ -28,6 +31,7 @@ from feeds.model import SourceKind, is_web_url
 
 HOOK_PATH = "/hooks/tagmango"
 COMPLETED = "webinar.completed.all"
+SUBSCRIPTION_EXPIRED = "subscription.expired"
 MAX_DELIVERY_BYTES = 1024 * 1024  # a payload lists one webinar's sessions: a few KB
 
 
@@ -39,6 +43,7 @@ class BadDelivery(ValueError):
 class Delivery:
     event: str | None  # None: the body did not say, and neither did the URL
     recordings: dict[str, str] = field(default_factory=dict)  # upstream id → replay link
+    people: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # user ids, emails named
 
     @property
     def triggers_refresh(self) -> bool:
@@ -77,6 +82,10 @@ def parse_delivery(body: bytes, event: str | None) -> Delivery:
     )
     event = event or named
     recordings = _recordings(payload) if event == COMPLETED else {}
+    if event == SUBSCRIPTION_EXPIRED:
+        from bridge.participants.hooks import people_named  # it imports bridge.operations
+
+        return Delivery(event, recordings, people_named(payload))
     return Delivery(event, recordings)
 
 
@@ -95,8 +104,9 @@ def _recordings(payload: dict[str, Any]) -> dict[str, str]:
 
 
 def handle_delivery(app: Services, source: SourceRow, body: bytes, event: str | None) -> str:
-    """Act on one delivery: "duplicate", "ignored" (an event that changes no session) or
-    "queued" (refreshes of the source's partitions asked for). Raises BadDelivery."""
+    """Act on one delivery: "duplicate", "ignored" (an event that changes no session),
+    "queued" (refreshes of the source's partitions asked for), or for `subscription.expired`
+    "revoked" / "checked". Raises BadDelivery (and UpstreamError when a re-check fails)."""
     delivery = parse_delivery(body, event)
     digest = hashlib.sha256(f"{delivery.event}\n".encode() + body).hexdigest()
     now = app.clock()
@@ -104,6 +114,11 @@ def handle_delivery(app: Services, source: SourceRow, body: bytes, event: str | 
         return "duplicate"
     if delivery.recordings:
         app.store.save_recordings(source.id, delivery.recordings, now)
+    outcome = "queued" if delivery.triggers_refresh else "ignored"
+    if delivery.event == SUBSCRIPTION_EXPIRED:
+        from bridge.participants.hooks import subscription_expired
+
+        outcome = subscription_expired(app, source, *delivery.people)
     if delivery.triggers_refresh:
         for source_id, key in app.store.source_partitions(source.id):
             partition = Partition.from_key(source_id, key)
@@ -112,4 +127,4 @@ def handle_delivery(app: Services, source: SourceRow, body: bytes, event: str | 
     # "duplicate". Two copies arriving together may both act: the claims make that harmless.
     if not app.store.record_delivery(source.id, digest, now):
         return "duplicate"
-    return "queued" if delivery.triggers_refresh else "ignored"
+    return outcome

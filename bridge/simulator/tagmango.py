@@ -43,6 +43,7 @@ from bridge.simulator.tagmango_data import (
     iso_ms,
 )
 from bridge.simulator.tagmango_hooks import REGISTER_PATH, TagMangoWebhooks
+from bridge.simulator.tagmango_roster import ROSTER_PREFIX, SimSubscription, TagMangoRosterSim
 from bridge.upstream.http import RateBudget
 
 __all__ = [
@@ -141,6 +142,7 @@ class TagMangoSimulator:
         latency: float = 0.0,
         default_offset: int = 330,
         default_limit: int = 10,
+        subscriptions: Iterable[SimSubscription] = (),
     ) -> None:
         self.api_keys = dict(api_keys) if api_keys is not None else {DEMO_KEY: DEMO_HOST}
         self.mangoes = {mango.id: mango for mango in mangoes}
@@ -164,12 +166,16 @@ class TagMangoSimulator:
         self._served = 0
         self._lock = threading.RLock()
         self.webhooks = TagMangoWebhooks()
+        self.roster = TagMangoRosterSim(subscriptions)  # bridge.simulator.tagmango_roster
 
     @classmethod
     def seeded(cls, now: datetime, **options: Any) -> TagMangoSimulator:
-        """A simulator holding `tagmango_seed.seed_calls(now)`; options go to the constructor."""
+        """A simulator holding `tagmango_seed.seed_calls(now)` and `seed_subscribers(now)`;
+        options go to the constructor."""
+        from bridge.simulator.tagmango_roster import seed_subscribers
         from bridge.simulator.tagmango_seed import seed_calls  # the seed builds on this module
 
+        options.setdefault("subscriptions", seed_subscribers(now))
         return cls(seed_calls(now), **options)
 
     # -- data controls -------------------------------------------------------------------
@@ -197,6 +203,11 @@ class TagMangoSimulator:
         with self._lock:
             call = self._calls[call_id]
         self.webhooks.call_completed(call, replay_url)
+
+    def expire_subscriber(self, user_id: str, at: datetime) -> None:
+        """The user's subscriptions end at `at`: `subscription.expired` to the hooks."""
+        for subscription in self.roster.expire(user_id, at):
+            self.webhooks.subscription_expired(subscription.to_json())
 
     def remove_call(self, call_id: str) -> None:
         with self._lock:
@@ -262,6 +273,8 @@ class TagMangoSimulator:
     def _respond(self, request: Request) -> Response:
         if request.path.rstrip("/") == REGISTER_PATH:
             return self.webhooks.handle_registration(request, self.api_keys)
+        if request.path.startswith(ROSTER_PREFIX) and request.method == "GET":
+            return self.roster.handle(request, self.api_keys)
         if request.path.rstrip("/") != VIDEO_CALLS_PATH:
             return _json({"code": 404, "message": "Not found", "success": False}, 404)
         if request.method != "GET":
@@ -329,7 +342,11 @@ class TagMangoSimulator:
             and (start is None or call.start >= start)
             and (end is None or call.start <= end)  # the end bound is inclusive here
             and (not mangoes or call.mango_id in mangoes)
-            and (user is None or user in call.participants)
+            and (
+                user is None
+                or user in call.participants
+                or self.roster.subscribed(user, call.mango_id)
+            )
         ]
         local = timedelta(minutes=offset)
         groups: dict[date, list[SimCall]] = {}

@@ -32,6 +32,7 @@ EVENTS = (
     "webinar.reminder.15min",
     "webinar.reminder.1day",
     "webinar.reminder.all",
+    "subscription.expired",
 )
 
 
@@ -84,6 +85,11 @@ class TagMangoWebhooks:
     def call_completed(self, call: SimCall, replay_url: str) -> None:
         self._send("webinar.completed.all", call, replay_url)
 
+    def subscription_expired(self, subscription: dict[str, Any]) -> None:
+        """A subscription ended: `subscription.expired` with the subscription record (its
+        `fan` names the participant; the documented page gives no payload, so this is a guess)."""
+        self._post("subscription.expired", {"event": "subscription.expired", **subscription})
+
     def wait_idle(self, seconds: float = 10.0) -> None:
         """Wait until every delivery started has been sent."""
         deadline = time.monotonic() + seconds
@@ -91,11 +97,14 @@ class TagMangoWebhooks:
             time.sleep(0.01)
 
     def _send(self, event: str, call: SimCall, link: str | None) -> None:
+        self._post(event, _payload(call, link))
+
+    def _post(self, event: str, body: dict[str, Any]) -> None:
         with self._lock:
             urls = [url for registered, url in self.registered if registered == event]
         if not self.enabled or not urls:
             return
-        payload = json.dumps(_payload(call, link)).encode()
+        payload = json.dumps(body).encode()
         with self._lock:
             self._pending += len(urls)
         for url in urls:

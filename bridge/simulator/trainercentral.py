@@ -32,6 +32,11 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
+from bridge.simulator.trainercentral_roster import (
+    PORTAL_MEMBERS,
+    portal_members_page,
+    seed_learners,
+)
 from bridge.simulator.trainercentral_seed import SimMember, SimSession, SimTalk, seed_academy
 from bridge.simulator.zoho import SimClock, ZohoAccountsSimulator
 
@@ -118,6 +123,9 @@ class TrainerCentralSimulator:
         self._last_token: str | None = None
         self._lock = threading.RLock()
         self._state = _State()
+        # portalMembers.json (bridge.simulator.trainercentral_roster); False: it answers 404.
+        self.learners = seed_learners() if seed else []
+        self.portal_members_enabled = True
         if seed:
             sessions, talks = seed_academy(self.clock.now())
             self._state.sessions = {s.id: s for s in sessions}
@@ -246,7 +254,10 @@ class TrainerCentralSimulator:
 
     def _handle(self, request: Request) -> Response:
         parts = request.path.strip("/").split("/")
-        if len(parts) != 4 or parts[:2] != ["api", "v4"] or parts[3] != "talks.json":
+        listing = parts[3] if len(parts) == 4 else ""
+        if listing == PORTAL_MEMBERS and not self.portal_members_enabled:
+            listing = ""
+        if parts[:2] != ["api", "v4"] or listing not in ("talks.json", PORTAL_MEMBERS):
             return _error(404, "INVALID_URL_PATTERN", "Please check if the URL is correct")
         if request.method != "GET":
             return _error(405, "METHOD_NOT_ALLOWED", "Use GET for talks.json")
@@ -291,6 +302,9 @@ class TrainerCentralSimulator:
             return _error(400, "INVALID_DATA", "limit must be >= 1 and si >= 0")
         if self.limit_cap is not None:
             limit = min(limit, self.limit_cap)
+        if listing == PORTAL_MEMBERS:
+            status, members = portal_members_page(self.learners, request.args, limit, start_index)
+            return Response(json.dumps(members), status=status, mimetype="application/json")
 
         page = self._page(filter_type, user, start_index, limit)
         if fault == "contradictory_empty":

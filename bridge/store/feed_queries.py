@@ -143,6 +143,24 @@ class FeedQueries(StoreBase):
         alarm_minutes: int | None = 10,
     ) -> tuple[FeedRow, str]:
         """Create a feed; returns it with its raw token (shown this once, never stored)."""
+        with self._write() as db:
+            return self._add_feed(
+                db, name, source_ids, timezone, history_days, horizon_days, filters, alarm_minutes
+            )
+
+    def _add_feed(
+        self,
+        db: DbSession,
+        name: str,
+        source_ids: Sequence[int],
+        timezone: str,
+        history_days: int,
+        horizon_days: int,
+        filters: dict[str, Any] | None,
+        alarm_minutes: int | None,
+    ) -> tuple[FeedRow, str]:
+        """`create_feed` inside the caller's transaction (participant feeds are made in the
+        transaction that records their participant)."""
         name = name.strip()
         if not name or len(name) > 200:
             raise StoreError("a feed name must be 1 to 200 characters long")
@@ -156,28 +174,27 @@ class FeedQueries(StoreBase):
         filters = dict(filters or {})
         check_json_object(filters, "feed filters")
         token = new_token()
-        with self._write() as db:
-            for source_id in ordered_ids:
-                if db.get(SourceTable, source_id) is None:
-                    raise NotFound(f"no source with id {source_id}")
-            row = FeedTable(
-                name=name,
-                timezone=timezone,
-                history_days=history_days,
-                horizon_days=horizon_days,
-                filters=filters,
-                alarm_minutes=alarm_minutes,
-                token_hash=hash_token(token),
-                caldav_password_hash=hash_token(caldav_password(token)),
-                created_at=self._clock(),
-                sources=[
-                    FeedSourceTable(source_id=source_id, position=position)
-                    for position, source_id in enumerate(ordered_ids)
-                ],
-            )
-            db.add(row)
-            db.flush()
-            return _feed_row(row), token
+        for source_id in ordered_ids:
+            if db.get(SourceTable, source_id) is None:
+                raise NotFound(f"no source with id {source_id}")
+        row = FeedTable(
+            name=name,
+            timezone=timezone,
+            history_days=history_days,
+            horizon_days=horizon_days,
+            filters=filters,
+            alarm_minutes=alarm_minutes,
+            token_hash=hash_token(token),
+            caldav_password_hash=hash_token(caldav_password(token)),
+            created_at=self._clock(),
+            sources=[
+                FeedSourceTable(source_id=source_id, position=position)
+                for position, source_id in enumerate(ordered_ids)
+            ],
+        )
+        db.add(row)
+        db.flush()
+        return _feed_row(row), token
 
     def feed(self, feed_id: int) -> FeedRow | None:
         if not storable_id(feed_id):

@@ -20,6 +20,7 @@ from .caldav_queries import CalDavQueries
 from .change_log import ChangeLogQueries, log_changes, prune_changes
 from .feed_queries import FeedQueries
 from .instance_queries import InstanceQueries
+from .participant_queries import ParticipantQueries
 from .push_queries import PushQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .schedule_queries import ScheduleQueries
@@ -29,6 +30,7 @@ from .webhook_queries import WebhookQueries
 
 
 class Store(
+    ParticipantQueries,
     SourceQueries,
     FeedQueries,
     ScheduleQueries,

@@ -13,7 +13,7 @@ from feeds.model import SourceKind
 
 from .base import StoreBase, aware_utc, check_json_object, storable_id, upsert
 from .rows import NotFound, SourceRow, StoreError
-from .tables import SourceTable, UpstreamTokenTable
+from .tables import ParticipantTable, SourceTable, UpstreamTokenTable
 
 
 def source_row(row: SourceTable) -> SourceRow:
@@ -134,5 +134,9 @@ class SourceQueries(StoreBase):
                 count += 1
             for token in db.scalars(select(UpstreamTokenTable)):
                 token.token_encrypted = self._box.rotate(token.token_encrypted)
+                count += 1
+            sealed = select(ParticipantTable).where(ParticipantTable.token_encrypted.is_not(None))
+            for participant in db.scalars(sealed):  # participant feed tokens (for their links)
+                participant.token_encrypted = self._box.rotate(participant.token_encrypted)
                 count += 1
         return count

@@ -367,3 +367,31 @@ class PushObjectTable(Base):
     href: Mapped[str] = mapped_column(Text)
     local_etag: Mapped[str] = mapped_column(String(64))
     remote_etag: Mapped[str | None] = mapped_column(String(255))
+
+
+class ParticipantTable(Base):
+    """One participant of a source's roster (bridge.participants) and the feed made for them.
+
+    `token_encrypted` is the feed's token sealed like credentials (bridge.crypto), so that
+    `participants list` can print every participant's links for a mail-merge; the feed itself
+    still stores only the token's hash. `status` is "active", or why the feed was revoked
+    ("left": no longer on the roster, "expired": the subscription ended).
+    """
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("source_id", "user_id", name="uq_participants_source_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    mangoes: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    feed_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feeds.id", ondelete="SET NULL"), index=True
+    )
+    token_encrypted: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,6 +15,8 @@ from bridge.upstream.tagmango import TagMangoConfig, api_key_budget
 
 REGISTER_PATH = "/api/v1/integration/webhook/webhook"
 WEBINAR_EVENTS = ("webinar.created.single", "webinar.created.recurring", "webinar.completed.all")
+# Registered too: a participant's subscription ended (bridge/participants/hooks.py).
+PARTICIPANT_EVENTS = ("subscription.expired",)
 
 
 def event_url(hook_url: str, event: str) -> str:
@@ -23,13 +25,14 @@ def event_url(hook_url: str, event: str) -> str:
 
 
 def register_webhooks(config: TagMangoConfig, hook_url: str) -> list[str]:
-    """Register `hook_url` for every webinar event; returns the events registered. Raises
-    UpstreamError (an auth error names the API key) on the first refusal."""
+    """Register `hook_url` for every webinar event and `subscription.expired`; returns the
+    events registered. Raises UpstreamError (an auth error names the API key) on the first
+    refusal."""
     url = config.api_base.rstrip("/") + REGISTER_PATH
     headers = {"x-api-key": config.token, "Accept": "application/json"}
     registered = []
     with UpstreamHTTP(config.name, budget=api_key_budget(config.token)) as http:
-        for event in WEBINAR_EVENTS:
+        for event in (*WEBINAR_EVENTS, *PARTICIPANT_EVENTS):
             http.send(
                 "POST",
                 url,

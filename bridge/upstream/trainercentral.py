@@ -191,6 +191,25 @@ class TrainerCentralClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def get_api(self, path: str, params: dict[str, str]) -> Any:
+        """GET `{academy_url}/api/v4/{org_id}/{path}` with the access token (renewed once on a
+        401), decoded; an UpstreamError otherwise (the roster readers of bridge/participants
+        use it for portalMembers.json)."""
+        url = f"{self.config.academy_url}/api/v4/{self.config.org_id}/{path}"
+        headers = {"Accept": "application/json"}
+        token = self._tokens.token()
+        try:
+            return self._http.get_json(
+                url, headers={**headers, "Authorization": f"Zoho-oauthtoken {token}"}, params=params
+            )
+        except UpstreamAuthError as exc:
+            if exc.status != 401:
+                raise
+            token = self._tokens.refresh(token)
+            return self._http.get_json(
+                url, headers={**headers, "Authorization": f"Zoho-oauthtoken {token}"}, params=params
+            )
+
     # -- the walk ---------------------------------------------------------------------------
 
     def _walk(self) -> _Walk | None:

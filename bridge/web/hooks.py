@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from bridge.services import services
+from bridge.upstream.errors import UpstreamError
 from bridge.webhooks import HOOK_PATH, MAX_DELIVERY_BYTES, BadDelivery, handle_delivery
 
 blueprint = Blueprint("hooks", __name__)
@@ -36,4 +37,6 @@ def tagmango_delivery(secret: str) -> Response:
         outcome = handle_delivery(app, source, body, request.args.get("event") or None)
     except BadDelivery as error:
         return _answer(400, error=str(error))
+    except UpstreamError as error:  # a participant re-check could not read TagMango: retry
+        return _answer(503, error=str(error))
     return _answer(200, status=outcome)

@@ -19,6 +19,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from bridge.store.base import MAX_ID
+from bridge.web import participants_openapi
 from feeds.rules import MAX_ALARM_MINUTES, MAX_DAYS
 from feeds.timezones import zone_names
 
@@ -582,6 +583,7 @@ PATHS: dict[str, dict[str, Any]] = {
         ),
     },
 }
+participants_openapi.extend(PATHS, SCHEMAS)
 
 
 def document(server_url: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ TABLES = {
     "instance_settings",
     "push_targets",
     "push_objects",
+    "participants",
 }
 
 

@@ -146,7 +146,7 @@ def test_document_matches_the_routes() -> None:
         if not rule.rule.startswith(API_PREFIX):
             continue
         path = rule.rule
-        for converter in ("feed_id", "share_id"):
+        for converter in ("feed_id", "share_id", "source"):
             path = _replace_converter(path, converter)
         routed |= {(path, method) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert routed == documented

@@ -1,0 +1,65 @@
+"""`/api/v1/participants`: `calbridge participants sync|list` over HTTP (admin token needed).
+
+`GET /api/v1/participants/<source>` lists the participants and their links (`?format=csv`
+for a mail-merge); `POST /api/v1/participants/<source>/sync` syncs from the source's roster,
+from the users named in a JSON body, or from a CSV sent as a `text/csv` body. Authentication
+and error answers are those of bridge/web/api.py.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from bridge.participants.roster import MAX_CSV_BYTES
+from bridge.participants.sync import list_participants, participants_csv, sync_participants
+from bridge.services import services
+from bridge.web import api
+from bridge.web.openapi import API_PREFIX
+
+blueprint = Blueprint("participants_api", __name__, url_prefix=f"{API_PREFIX}/participants")
+blueprint.before_request(api.require_admin_token)
+for _handlers in api.blueprint.error_handler_spec[None].values():
+    for _error, _handler in _handlers.items():
+        blueprint.register_error_handler(_error, _handler)
+
+
+def _flag(name: str) -> bool:
+    value = request.args.get(name, "false")
+    if value not in ("true", "false"):
+        raise api.ApiError(
+            400, "invalid_request", f"Query parameter {name!r} must be true or false, got {value!r}"
+        )
+    return value == "true"
+
+
+@blueprint.get("/<string(maxlength=100):source>")
+def list_route(source: str) -> Response:
+    output = request.args.get("format", "json")
+    if output not in ("json", "csv"):
+        raise api.ApiError(
+            400, "invalid_request", f"Query parameter 'format' must be json or csv, got {output!r}"
+        )
+    rows = list_participants(services(), source, include_revoked=_flag("all"))
+    if output == "csv":
+        return Response(participants_csv(rows), content_type="text/csv; charset=utf-8")
+    return jsonify({"participants": rows})
+
+
+@blueprint.post("/<string(maxlength=100):source>/sync")
+def sync_route(source: str) -> Response:
+    dry_run = _flag("dry_run")
+    if request.mimetype == "text/csv":
+        request.max_content_length = MAX_CSV_BYTES
+        report = sync_participants(
+            services(), source, csv_data=request.get_data(cache=False), dry_run=dry_run
+        )
+        return jsonify(report.to_json())
+    body = api.checked("ParticipantSyncInput", api.read_json(optional=True))
+    report = sync_participants(
+        services(),
+        source,
+        users=body.get("users"),
+        creator_id=body.get("creator_id"),
+        dry_run=bool(body.get("dry_run", dry_run)),
+    )
+    return jsonify(report.to_json())
