@@ -10,6 +10,9 @@
 - `Installation`: the CALBRIDGE_* environment of one installation, its services (to create
   sources and feeds directly through the store), and `calbridge serve` / `calbridge worker`
   subprocesses, stopped (SIGTERM, then SIGKILL) when the installation closes.
+
+One module over 400 lines: these four are what every refresh-engine bench sets up together,
+and a bench reads best with its whole setup in one place.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ with Retry-After. While an upstream fails the feed says since when (`stale_since
 Rendered bodies are cached per (owner, scope, expand) and keyed on the partitions' data
 versions, in an LRU bounded in bytes (RENDER_CACHE_BYTES), so a web process's memory does
 not grow with the number of distinct feeds it serves.
+
+One module over 400 lines: the states, the render cache and what is derived from a render
+(the event index, the CalDAV objects) share one cache entry and its locks.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ Times use the feed zone's TZID with a rule-based VTIMEZONE (`feeds.timezones`), 
 the zone is UTC or cannot be written as such a VTIMEZONE, and for single events in the
 repeated hour when clocks go back. DTSTAMP/LAST-MODIFIED come from `Session.changed_at`, or
 the fixed `feeds.ical_events.UNKNOWN_CHANGE_TIME` (2000-01-01T00:00:00Z) when it is unknown.
+
+One module over 400 lines: planning and writing share the per-event caches and their keys,
+which feeds.ical_index and feeds.calendar_objects reuse.
 """
 
 from __future__ import annotations

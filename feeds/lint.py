@@ -6,6 +6,9 @@ typing, floating times, UTC stamps, UID pairs, VTIMEZONE presence and shape, dur
 duplicated single-valued properties, size). It works on the raw bytes and on the unfolded
 content lines with a small tokenizer; parsing proper is left to the parsers the test helper
 runs. Line numbers are physical lines (1-based).
+
+One module over 400 lines: the rules share one tokenizer and one pass over the lines, and
+are listed in the order docs/client-compatibility.md gives them.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ never publishes cancellations because of them:
   (default: `fromTime` as a number, a wrong type), so it cannot be parsed;
 * `hide_calls(ids)`: those calls are left out of every answer, as if deleted;
 * `clear_glitches()` ends all three (and empties the fault queue).
+
+One module over 400 lines: the endpoint's documented behaviour and its open readings are one
+surface that tests switch between; webhooks and the roster live in their own modules.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The request schemas here are the contract *and* the implementation: `bridge.web.
 validates every request body with `validate_body`, which reads these same schemas, so
 the document served at /api/v1/openapi.json cannot drift from what the API accepts.
 Errors are reported as one sentence naming the field, never a dump of the schema.
+
+One module over 400 lines: it is the API's one document, mostly schema data, read top to
+bottom like the document it serves (the participants' part is bridge.web.participants_openapi).
 """
 
 from __future__ import annotations
