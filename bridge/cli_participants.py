@@ -60,7 +60,7 @@ def participants_sync(
     Without --csv or --user the roster is the source's own: TagMango's subscribers or
     TrainerCentral's learners. Bad rows are reported with their line and the rest synced."""
     if csv_path is not None and users:
-        fail("give either --csv or --user, not both")
+        fail("--csv and --user cannot be used together: give one of them")
     data = _read_file(csv_path) if csv_path is not None else None
     app = load_services()
     with reported_errors():

@@ -60,6 +60,7 @@ def hooked(upstream, bridge_env: BridgeEnv, server: BridgeServer):  # type: igno
         "webinar.created.single",
         "webinar.created.recurring",
         "webinar.completed.all",
+        "subscription.expired",
     ]
     hook = registered["webhook_url"]
     assert hook.startswith(f"{bridge_env.public_url}/hooks/tagmango/")

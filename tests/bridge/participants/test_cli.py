@@ -145,7 +145,10 @@ def test_a_sync_from_the_tagmango_roster(env: dict[str, str]) -> None:
         (("participants", "sync", "nope"), "no source named 'nope'"),
         (("participants", "list", "nope"), "no source named 'nope'"),
         (("participants", "sync", "studio", "--csv", "/no/such.csv"), "cannot read /no/such.csv"),
-        (("participants", "sync", "studio", "--csv", "-", "--user", "u"), "either --csv or --user"),
+        (
+            ("participants", "sync", "studio", "--csv", "-", "--user", "u"),
+            "--csv and --user cannot be used together",
+        ),
     ],
 )
 def test_bad_flags_get_one_clear_line(env: dict[str, str], args: tuple, message: str) -> None:
