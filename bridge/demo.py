@@ -54,6 +54,8 @@ class Demo:
                 f"  subscribe page: {links['page_url']}",
                 f"  calendar:       {links['ics_url']}",
                 f"  webcal:         {links['webcal_url']}",
+                f"  CalDAV:         {self.url}/ as {links['caldav_username']}, "
+                f"password {links['caldav_password']}",
             ]
         lines += [
             "",

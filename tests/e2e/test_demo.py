@@ -44,6 +44,14 @@ def test_demo_prints_urls_that_work_in_a_browser_and_a_calendar_parser() -> None
             page = httpx.get(url, timeout=60)
             assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert all(w.startswith(f"webcal://127.0.0.1:{port}/f/") for w in webcals)
+        logins = re.findall(r"CalDAV:\s+(\S+) as (\S+), password (\S+)", output)
+        assert len(logins) == 3, output
+        for origin, user, password in logins:  # each login opens its calendar
+            answer = httpx.request(
+                "PROPFIND", f"{origin}dav/calendars/{user}/sessions/", auth=(user, password),
+                headers={"Depth": "0"}, timeout=60,
+            )  # fmt: skip
+            assert answer.status_code == 207, answer.text
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
