@@ -51,7 +51,7 @@ from bench.engine_rows import (
     run_webhook,
     run_worker_memory,
 )
-from bench.rows import Row, status_of
+from bench.rows import Row, checked_row, status_of
 
 __all__ = ["Row", "Sizes", "run_suite"]
 
@@ -159,14 +159,13 @@ def run_refresh(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
     )
     pages, rounds = result["pages"], result["concurrency"]
     return result, [
-        Row(
+        checked_row(
             "refresh",
             f"{pages} pages × {result['page_size']} calls, {result['latency_s'] * 1000:.0f} ms "
             f"latency: {result['best_s']:.3f} s",
             f"lower bound, page 1 + ⌈{pages - 1}/{rounds}⌉ rounds: {result['lower_bound_s']:.3f} s",
-            result["ratio"],
+            result,
             f"≤ {bench_refresh.TARGET_RATIO}",
-            status_of(result["ok"]),
         )
     ]
 
