@@ -101,29 +101,17 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            render_sessions=200,
-            render_repeat=1,
-            refresh_pages=3,
-            refresh_page_size=10,
-            refresh_latency=0.02,
-            refresh_repeats=1,
-            serve_events=20,
-            serve_seconds=1.0,
-            serve_slices=1,
-            serve_floor=False,
+            render_sessions=200, render_repeat=1,
+            refresh_pages=3, refresh_page_size=10, refresh_latency=0.02, refresh_repeats=1,
+            serve_events=20, serve_seconds=1.0, serve_slices=1, serve_floor=False,
             memory_sessions=500,
-            outage_feeds=2,
-            outage_seconds=3.0,
-            outage_slices=1,
-            instances_feeds=2,
-            instances_seconds=5.0,
+            outage_feeds=2, outage_seconds=3.0, outage_slices=1,
+            instances_feeds=2, instances_seconds=5.0,
             partitions=60,
-            worker_memory_feeds=100,
-            worker_memory_first=10,
+            worker_memory_feeds=100, worker_memory_first=10,
             webhook_rounds=3,
-            caldav_events=20,
-            caldav_rounds=1,
-        )
+            caldav_events=20, caldav_rounds=1,
+        )  # fmt: skip
 
 
 def run_render(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
