@@ -30,12 +30,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.bench_outage import wait_for_feeds
+from bench.databases import fresh_postgres
 from bench.loadtools import free_port
 from bench.poller import poll_in_subprocess
 from bench.processes import (
     NEEDS_POSTGRES,
     Arrival,
-    fresh_postgres,
     installation,
     participant_calls,
     postgres_server_url,

@@ -34,9 +34,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench.databases import fresh_postgres
 from bench.processes import (
     NEEDS_POSTGRES,
-    fresh_postgres,
     installation,
     participant_calls,
     postgres_server_url,

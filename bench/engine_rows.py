@@ -17,7 +17,7 @@ from bench import (
     bench_webhook,
     bench_worker_memory,
 )
-from bench.rows import Row, status_of
+from bench.rows import Row, checked_row, status_of
 
 if TYPE_CHECKING:
     from bench.suite import Sizes
@@ -34,14 +34,13 @@ def run_outage(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
     healthy, outage = result["healthy"], result["outage"]
     statuses = ", ".join(f"{n} × {code}" for code, n in outage["statuses"].items())
     return result, [
-        Row(
+        checked_row(
             "outage",
             f"upstream hanging ({result['upstream_requests_held']} requests held): TTFB p99 "
             f"{outage['ttfb_p99_ms']:.1f} ms, {statuses}",
             f"upstream healthy: TTFB p99 {healthy['ttfb_p99_ms']:.1f} ms",
-            result["ratio"],
+            result,
             f"≤ {bench_outage.TARGET_RATIO}",
-            status_of(result["ok"]),
         )
     ]
 
@@ -57,14 +56,13 @@ def run_instances(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
         for key, run in (("one", one), ("many", many))
     }
     return result, [
-        Row(
+        checked_row(
             "instances",
             f"{result['layout']}: {many['upstream_requests']} upstream requests in "
             f"{result['seconds']:.0f} s",
             f"1 × calbridge serve: {one['upstream_requests']}",
-            result["ratio"],
+            result,
             target,
-            status_of(result["ok"]),
             f"{result['feeds']} feeds, TTL {result['ttl_s']} s; shortest gap between two reads "
             f"of a partition: {gaps['many']} ({many['processes']} processes), {gaps['one']} (1)",
         )
@@ -77,14 +75,13 @@ def run_partitions(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
     if "skipped" in result:
         return result, _skipped("partitions", result, target)
     return result, [
-        Row(
+        checked_row(
             "partitions",
             f"{result['partitions']:,} partitions, one key: {result['seconds']:.1f} s, "
             f"{result['too_many_requests']} × 429",
             f"{result['partitions']:,} / 12 req/s: {result['reference_seconds']:.1f} s",
-            result["ratio"],
+            result,
             target,
-            status_of(result["ok"]),
             f"{result['workers']}; busiest 10 s: {result['busiest_10s_window']} requests",
         )
     ]
@@ -93,13 +90,12 @@ def run_partitions(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
 def run_worker_memory(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
     result = bench_worker_memory.run(sizes.worker_memory_feeds, sizes.worker_memory_first)
     return result, [
-        Row(
+        checked_row(
             "worker-memory",
             f"after {result['feeds']:,} distinct feeds: {result['rss_all_mb']:.0f} MB RSS",
             f"after {result['first']:,}: {result['rss_first_mb']:.0f} MB",
-            result["ratio"],
+            result,
             f"≤ {bench_worker_memory.TARGET_RATIO}",
-            status_of(result["ok"]),
         )
     ]
 

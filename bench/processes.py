@@ -1,7 +1,7 @@
 """Real calbridge installations for the refresh-engine benches: databases, upstream, processes.
 
-- `postgres_server_url` / `fresh_postgres`: a new PostgreSQL database per run (dropped after),
-  on the server CALBRIDGE_BENCH_DATABASE_URL or CALBRIDGE_TEST_DATABASE_URL names;
+- `postgres_server_url`: the PostgreSQL server CALBRIDGE_BENCH_DATABASE_URL or
+  CALBRIDGE_TEST_DATABASE_URL names, for a new database per run (bench.databases.fresh_postgres);
 - `redis_queue`: a Redis database of its own for the run's job queue and rate budgets (one of
   CALBRIDGE_BENCH_REDIS_DBS, default 5-9, claimed with a lock file and emptied before and after);
 - `Upstream`: the TagMango simulator on loopback HTTP in this process, behind a recorder that
@@ -20,7 +20,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -36,8 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-from sqlalchemy.engine import make_url
 
 from bench.loadtools import free_port
 from bridge.links import FeedLinks
@@ -62,24 +59,6 @@ def postgres_server_url() -> str | None:
         if value:
             return value
     return None
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextmanager
-def fresh_postgres(server_url: str) -> Iterator[str]:
-    """The URL of a new, empty database on `server_url`'s server, dropped afterwards."""
-    server = _libpq(server_url)
-    name = f"calbridge_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _redis_candidates() -> list[str]:

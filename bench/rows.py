@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,3 +22,10 @@ class Row:
 
 def status_of(ok: bool) -> str:
     return "pass" if ok else "FAIL"
+
+
+def checked_row(
+    part: str, measured: str, reference: str, result: Mapping[str, Any], target: str, note: str = ""
+) -> Row:
+    """The row of a part whose result holds its `ratio` and whether it met `target` (`ok`)."""
+    return Row(part, measured, reference, result["ratio"], target, status_of(result["ok"]), note)

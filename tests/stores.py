@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, delete, text
-from sqlalchemy.engine import make_url
 
+from bench.databases import fresh_postgres
 from bridge.crypto import CredentialBox
 from bridge.store import Store
 from bridge.store.engine import normalize_url
@@ -42,26 +41,14 @@ BACKENDS = [
 ]
 
 
-def _libpq_url(url: str) -> str:
-    """The URL psycopg understands (no SQLAlchemy +driver suffix)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @contextmanager
 def fresh_database_url(backend: str, directory: Path) -> Iterator[str]:
     """Yield the URL of an empty database of `backend` that nobody else uses."""
     if backend == "sqlite":
         yield f"sqlite:///{(directory / 'calbridge.db').as_posix()}"
         return
-    server = _libpq_url(POSTGRES_URL)
-    name = f"calbridge_{secrets.token_hex(8)}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres(POSTGRES_URL, prefix="calbridge") as url:
+        yield url
 
 
 @contextmanager

@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import httpx
+
+from bridge.upstream.http import Backoff, UpstreamHTTP
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -30,3 +34,14 @@ class Mount:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"nothing mounted"]
         return app(environ, start_response)
+
+
+def quick_http(read_timeout: float = 5.0) -> UpstreamHTTP:
+    """An UpstreamHTTP for loopback tests: short timeouts, three attempts, no real sleeping."""
+    return UpstreamHTTP(
+        "academy",
+        timeout=httpx.Timeout(read_timeout, connect=2.0),
+        max_attempts=3,
+        backoff=Backoff(base=0.01, cap=0.02),
+        sleep=lambda _: None,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -20,38 +20,32 @@ from .direct import DirectQuery
 from .rows import FeedRow, NotFound, ShareRow, StoreError
 from .tables import FeedSourceTable, FeedTable, ShareTable, SourceTable
 
+# The columns a FeedRow is made of, besides its sources (FeedSourceTable, in position order).
+_FEED_ROW_COLUMNS = (
+    FeedTable.id, FeedTable.name, FeedTable.timezone, FeedTable.history_days,
+    FeedTable.horizon_days, FeedTable.filters, FeedTable.alarm_minutes, FeedTable.created_at,
+    FeedTable.rotated_at, FeedTable.revoked_at, FeedTable.token_hash,
+)  # fmt: skip
+
+
+def _feed_row_of(values: Any, prefix: str, source_ids: Iterable[int]) -> FeedRow:
+    """A FeedRow from the _FEED_ROW_COLUMNS of `values`, each under `prefix` + its key: a
+    FeedTable (no prefix) or a row of a query over _FEED_COLUMNS ("feed_")."""
+    fields = {column.key: getattr(values, prefix + column.key) for column in _FEED_ROW_COLUMNS}
+    fields["filters"] = dict(fields["filters"])
+    return FeedRow(source_ids=tuple(source_ids), **fields)
+
 
 def _feed_row(row: FeedTable) -> FeedRow:
-    return FeedRow(
-        id=row.id,
-        name=row.name,
-        source_ids=tuple(link.source_id for link in row.sources),
-        timezone=row.timezone,
-        history_days=row.history_days,
-        horizon_days=row.horizon_days,
-        filters=dict(row.filters),
-        alarm_minutes=row.alarm_minutes,
-        created_at=row.created_at,
-        rotated_at=row.rotated_at,
-        revoked_at=row.revoked_at,
-        token_hash=row.token_hash,
-    )
+    return _feed_row_of(row, "", (link.source_id for link in row.sources))
 
 
 # Token lookups run on every feed request, so they are one direct query each (see .direct):
 # a feed row and its sources, labelled so a share's columns can sit beside them.
 _FEED_COLUMNS = (
-    *(
-        column.label(f"feed_{column.key}")
-        for column in (
-            FeedTable.id, FeedTable.name, FeedTable.timezone, FeedTable.history_days,
-            FeedTable.horizon_days, FeedTable.filters, FeedTable.alarm_minutes,
-            FeedTable.created_at, FeedTable.rotated_at, FeedTable.revoked_at,
-            FeedTable.token_hash,
-        )
-    ),
+    *(column.label(f"feed_{column.key}") for column in _FEED_ROW_COLUMNS),
     FeedSourceTable.source_id,
-)  # fmt: skip
+)
 
 
 _FEED_BY_TOKEN = (
@@ -78,21 +72,8 @@ _SHARE_BY_TOKEN = (
 
 def _feed_from_rows(rows: Sequence[Any]) -> FeedRow:
     """A FeedRow from the rows of a query over _FEED_COLUMNS (one row per source, in order)."""
-    first = rows[0]
-    return FeedRow(
-        id=first.feed_id,
-        name=first.feed_name,
-        source_ids=tuple(row.source_id for row in rows if row.source_id is not None),
-        timezone=first.feed_timezone,
-        history_days=first.feed_history_days,
-        horizon_days=first.feed_horizon_days,
-        filters=dict(first.feed_filters),
-        alarm_minutes=first.feed_alarm_minutes,
-        created_at=first.feed_created_at,
-        rotated_at=first.feed_rotated_at,
-        revoked_at=first.feed_revoked_at,
-        token_hash=first.feed_token_hash,
-    )
+    source_ids = (row.source_id for row in rows if row.source_id is not None)
+    return _feed_row_of(rows[0], "feed_", source_ids)
 
 
 def _share_from_rows(rows: Sequence[Any]) -> ShareRow:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -489,6 +489,27 @@ EXPAND = {
     "schema": {"type": "boolean", "default": False},
 }
 
+
+def _on_feed(
+    operation_id: str,
+    summary: str,
+    success: tuple[str, str, dict[str, Any]],
+    errors: Sequence[str] = (),
+    *,
+    parameters: Sequence[dict[str, Any]] = (),
+    **options: Any,
+) -> dict[str, Any]:
+    """An operation on the feed its path's {feed_id} names (404 when there is none)."""
+    return _operation(
+        operation_id,
+        summary,
+        success,
+        ["404", *errors],
+        parameters=[FEED_ID, *parameters],
+        **options,
+    )
+
+
 PATHS: dict[str, dict[str, Any]] = {
     "/sources": {
         "get": _operation(
@@ -513,34 +534,29 @@ PATHS: dict[str, dict[str, Any]] = {
         ),
     },
     "/feeds/{feed_id}": {
-        "get": _operation(
+        "get": _on_feed(
             "showFeed",
             "Show a feed and its share links",
             ("200", "The feed", _json("FeedDetail")),
-            ["404"],
-            parameters=[FEED_ID],
         ),
     },
     "/feeds/{feed_id}/rotate": {
-        "post": _operation(
+        "post": _on_feed(
             "rotateFeed",
             "Give a feed a new secret URL; the old one stops working at once",
             ("200", "The feed and its new URLs", _json("FeedWithLinks")),
-            ["404", "409"],
-            parameters=[FEED_ID],
+            ["409"],
         ),
     },
     "/feeds/{feed_id}/revoke": {
-        "post": _operation(
+        "post": _on_feed(
             "revokeFeed",
             "Revoke a feed and its share links (idempotent)",
             ("200", "The revoked feed", _json("Feed")),
-            ["404"],
-            parameters=[FEED_ID],
         ),
     },
     "/feeds/{feed_id}/export": {
-        "get": _operation(
+        "get": _on_feed(
             "exportFeed",
             "Render the feed as iCalendar (fetching upstream if needed)",
             (
@@ -548,28 +564,27 @@ PATHS: dict[str, dict[str, Any]] = {
                 "The calendar",
                 {"text/calendar": {"schema": {"type": "string"}}},
             ),
-            ["400", "404", "409", "502", "503"],
-            parameters=[FEED_ID, EXPAND],
+            ["400", "409", "502", "503"],
+            parameters=[EXPAND],
         ),
     },
     "/feeds/{feed_id}/changes": {
-        "get": _operation(
+        "get": _on_feed(
             "listFeedChanges",
             "What upstream changed in the feed's sessions since a change number",
             ("200", "The changes, oldest first (at most 1,000 a page)", _json("ChangeList")),
-            ["400", "404", "410"],
-            parameters=[FEED_ID, SINCE],
+            ["400", "410"],
+            parameters=[SINCE],
         ),
     },
     "/feeds/{feed_id}/shares": {
-        "post": _operation(
+        "post": _on_feed(
             "shareFeed",
             "Create a share link with a narrower scope",
             ("201", "The share link and its URLs", _json("ShareWithLinks")),
-            ["404", "409", "422"],
+            ["409", "422"],
             body="ShareInput",
             body_required=False,
-            parameters=[FEED_ID],
             explained={
                 "422": "The expiry matches the pattern but is refused: it is in the past, "
                 "February 29 of a common year, or beyond the year 9999 in UTC"

@@ -31,23 +31,15 @@ from bridge.settings import Settings
 from bridge.store import Store
 from bridge.upstream.base import FetchResult
 from bridge.upstream.errors import UpstreamUnavailable
-from feeds.model import Scope, Session, SourceKind
+from feeds.model import Scope, Session
+from tests.bridge.jobs import support
 from tests.ical_reference import render_feed_icalendar
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def session(upstream_id: str, hours_from_now: float) -> Session:
-    start = NOW + timedelta(hours=hours_from_now)
-    return Session(
-        source_kind=SourceKind.TAGMANGO,
-        source_name="tm",
-        upstream_id=upstream_id,
-        title=f"Session {upstream_id}",
-        start=start,
-        end=start + timedelta(hours=1),
-        meeting_url=f"https://meet.example.com/{upstream_id}",
-    )
+    return support.session(upstream_id, hours_from_now, now=NOW)
 
 
 @dataclass

@@ -19,12 +19,14 @@ from bridge.services import Services, build_services
 from bridge.settings import Settings
 from bridge.upstream.base import FetchResult
 from feeds.model import Session, SourceKind
+from tests.stores import Clock
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
 
-def session(upstream_id: str, hours_from_now: float) -> Session:
-    start = NOW + timedelta(hours=hours_from_now)
+def session(upstream_id: str, hours_from_now: float, now: datetime = NOW) -> Session:
+    """A one-hour TagMango session starting `hours_from_now` after `now`."""
+    start = now + timedelta(hours=hours_from_now)
     return Session(
         source_kind=SourceKind.TAGMANGO,
         source_name="tm",
@@ -34,18 +36,6 @@ def session(upstream_id: str, hours_from_now: float) -> Session:
         end=start + timedelta(hours=1),
         meeting_url=f"https://meet.example.com/{upstream_id}",
     )
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
@@ -109,7 +99,7 @@ def make_rig(
         cache_ttl=cache_ttl,
     )
     upstream = ScriptedUpstream()
-    clock = Clock()
+    clock = Clock(NOW)
     services = build_services(
         settings, clock=clock, client_factory=upstream.client, immediate_jobs=immediate_jobs
     )

@@ -27,22 +27,11 @@ from bridge.settings import Settings
 from bridge.simulator.combined import Simulators, build_simulators
 from bridge.simulator.server import start_server
 from tests.bridge.push.radicale_support import PASSWORD, USER, RadicaleServer
+from tests.stores import Clock
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 WINDOW = (NOW - timedelta(days=40), NOW + timedelta(days=200))
 Occurrence = tuple[str, str, str, str, str]  # uid, start, end, summary, status
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
@@ -116,7 +105,7 @@ def _instant(value: datetime | date) -> str:
 def make_env(tmp_path: Path, radicale: RadicaleServer, name: str) -> Iterator[PushEnv]:
     """Services with a TagMango source on the simulator, one feed of it (fetched once
     already), and an empty calendar `name` in Radicale."""
-    clock = Clock()
+    clock = Clock(NOW)
     simulators = build_simulators(NOW)
     running = start_server(simulators)
     settings = Settings(

@@ -6,12 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.crypto import CredentialBox
 from bridge.store import (
     MergeResult,
     NotFound,
@@ -23,7 +21,7 @@ from bridge.store import (
     session_from_content,
 )
 from feeds.model import Session, SourceKind, Status
-from tests.stores import BACKENDS, Partition, empty_database, migrated_database_url
+from tests.stores import Partition
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -44,29 +42,6 @@ def call(upstream_id: str, hours_from_now: float, **changes: object) -> Session:
         **changes,
     }
     return Session(**values)  # type: ignore[arg-type]
-
-
-BOX = CredentialBox("archive-test-secret-key-0123")
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with migrated_database_url(request.param, tmp_path_factory.mktemp("archive")) as url:
-        yield url
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    empty_database(database_url)
-    with Store(database_url, BOX) as opened:
-        yield opened
-
-
-@pytest.fixture
-def source(store: Store) -> int:
-    return store.add_source("tm", "tagmango", {}, {"token": "t"}).id
 
 
 def merge(

@@ -5,7 +5,6 @@ second read at least CONFIRM_DELAY later confirms it."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,29 +21,7 @@ from bridge.store.archive import (
 from bridge.upstream.base import FetchResult
 from feeds.limits import MAX_ID_CHARS
 from feeds.model import Session, Status
-from tests.bridge.store.test_archive import BOX, LATER, NOW, WINDOW, archived, call
-from tests.stores import BACKENDS, empty_database, migrated_database_url
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with migrated_database_url(request.param, tmp_path_factory.mktemp("holds")) as url:
-        yield url
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    empty_database(database_url)
-    with Store(database_url, BOX) as opened:
-        yield opened
-
-
-@pytest.fixture
-def source(store: Store) -> int:
-    return store.add_source("tm", "tagmango", {}, {"token": "t"}).id
-
+from tests.bridge.store.test_archive import LATER, NOW, WINDOW, archived, call
 
 TEN = [call(f"c{i}", 5 + i) for i in range(10)]
 

@@ -13,7 +13,7 @@ from bridge.store import Store, StoreError
 from bridge.store.change_log import ChangesPruned
 from bridge.store.rows import ChangeKind
 from feeds.model import Session, SourceKind
-from tests.stores import BACKENDS, Clock, Partition, empty_database, migrated_database_url
+from tests.stores import Clock, Partition
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WINDOW = (NOW - timedelta(days=2), NOW + timedelta(days=60))
@@ -31,17 +31,8 @@ def call(upstream_id: str, hours: float, title: str | None = None) -> Session:
     )
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with migrated_database_url(request.param, tmp_path_factory.mktemp("changes")) as url:
-        yield url
-
-
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    empty_database(database_url)
     with Store(database_url, CredentialBox("change-log-secret-key-0123"), clock=Clock(NOW)) as s:
         yield s
 

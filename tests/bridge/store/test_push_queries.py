@@ -14,24 +14,15 @@ from bridge.store import NotFound, Store
 from bridge.store.engine import normalize_url
 from bridge.store.push_queries import PushedObject, PushOutcome
 from feeds.calendar_objects import fingerprint
-from tests.stores import BACKENDS, Clock, empty_database, migrated_database_url
+from tests.stores import Clock
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 URL = "https://cloud.example.com/remote.php/dav/calendars/me/personal/"
 SECRET = "app-password-5up3r-s3cret"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with migrated_database_url(request.param, tmp_path_factory.mktemp("push")) as url:
-        yield url
-
-
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    empty_database(database_url)
     with Store(database_url, CredentialBox("push-queries-secret-key-0123"), clock=Clock(NOW)) as s:
         yield s
 

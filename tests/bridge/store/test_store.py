@@ -19,26 +19,12 @@ from bridge.store.direct import DirectQuery
 from bridge.store.engine import normalize_url
 from bridge.store.feed_queries import _FEED_BY_TOKEN, _SHARE_BY_TOKEN
 from feeds.model import Scope, SourceKind
-from tests.stores import BACKENDS, Clock, Partition, empty_database, migrated_database_url
+from tests.stores import Clock, Partition
 
 KEY = "store-test-secret-key-0123456789"
 OTHER_KEY = "another-secret-key-0123456789"
 API_KEY = "tm-live-api-key-9f8e7d6c5b4a"
 SETTINGS = {"whitelabel_host": "academy.example.com", "api_base": "http://127.0.0.1:9"}
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def migrated_database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with migrated_database_url(request.param, tmp_path_factory.mktemp("store")) as url:
-        yield url
-
-
-@pytest.fixture
-def database_url(migrated_database: str) -> str:
-    empty_database(migrated_database)
-    return migrated_database
 
 
 @pytest.fixture

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
-from bridge.simulator.server import RunningServer, start_server
+from bridge.simulator.server import RunningServer
 from bridge.simulator.trainercentral import SimTalk, TrainerCentralSimulator
 from bridge.simulator.zoho import ZohoAccountsSimulator
 from bridge.upstream.base import SourceClient
@@ -26,7 +24,7 @@ from bridge.upstream.errors import (
     UpstreamRequestError,
     UpstreamUnavailable,
 )
-from bridge.upstream.http import Backoff, UpstreamHTTP
+from bridge.upstream.http import UpstreamHTTP
 from bridge.upstream.trainercentral import (
     MemoryTokenStore,
     TrainerCentralClient,
@@ -34,49 +32,13 @@ from bridge.upstream.trainercentral import (
 )
 from bridge.upstream.zoho import forget_cached_tokens
 from feeds.model import Status
-from tests.tc_support import Mount
+from tests.tc_support import quick_http
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 WINDOW = (NOW - timedelta(days=1), NOW + timedelta(days=400))
 Z = ZohoAccountsSimulator
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = start_server(Mount())
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[UpstreamHTTP]:
-    client = quick_http()
-    yield client
-    client.close()
-
-
-def quick_http(read_timeout: float = 5.0) -> UpstreamHTTP:
-    return UpstreamHTTP(
-        "academy",
-        timeout=httpx.Timeout(read_timeout, connect=2.0),
-        max_attempts=3,
-        backoff=Backoff(base=0.01, cap=0.02),
-        sleep=lambda _: None,
-    )
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_cache() -> Iterator[None]:
-    forget_cached_tokens()
-    yield
-    forget_cached_tokens()
-
-
-@pytest.fixture
-def accounts(server: RunningServer) -> ZohoAccountsSimulator:
-    simulator = ZohoAccountsSimulator()
-    server.server.app.accounts = simulator
-    return simulator
+pytestmark = pytest.mark.usefixtures("fresh_process_cache")
 
 
 @pytest.fixture
@@ -283,12 +245,29 @@ def test_token_rejected_even_after_refresh_is_an_auth_error(
 # -- faults -----------------------------------------------------------------------------------
 
 
-def test_400_is_a_request_error(
-    server: RunningServer, http: UpstreamHTTP, sim: TrainerCentralSimulator
+@pytest.mark.parametrize(
+    ("fault", "times", "after", "page_size", "error", "message"),
+    [
+        ("bad_request", 1, 2, 3, UpstreamRequestError, "Invalid request parameters"),
+        ("server_error", 3, 1, 10, UpstreamUnavailable, "HTTP 500"),
+        ("truncated", 1, 1, 5, UpstreamProtocolError, "invalid or truncated JSON"),
+    ],
+    ids=["400-is-a-request-error", "server-errors-that-last", "truncated-json"],
+)
+def test_faults_that_last_end_in_a_clear_error(
+    server: RunningServer,
+    http: UpstreamHTTP,
+    sim: TrainerCentralSimulator,
+    fault: str,
+    times: int,
+    after: int,
+    page_size: int,
+    error: type[Exception],
+    message: str,
 ) -> None:
-    sim.fail_next("bad_request", after=2)
-    with pytest.raises(UpstreamRequestError, match="Invalid request parameters"):
-        fetch(server, http, page_size=3)
+    sim.fail_next(fault, times=times, after=after)
+    with pytest.raises(error, match=message):
+        fetch(server, http, page_size=page_size)
 
 
 def test_server_errors_then_recovery_give_complete_data(
@@ -302,14 +281,6 @@ def test_server_errors_then_recovery_give_complete_data(
     assert [r.status for r in talk_requests(sim)][:4] == [200, 500, 500, 200]
 
 
-def test_server_errors_that_last_are_unavailable(
-    server: RunningServer, http: UpstreamHTTP, sim: TrainerCentralSimulator
-) -> None:
-    sim.fail_next("server_error", times=3, after=1)
-    with pytest.raises(UpstreamUnavailable, match="HTTP 500"):
-        fetch(server, http, page_size=10)
-
-
 def test_timeouts_are_retried_then_reported(
     server: RunningServer, sim: TrainerCentralSimulator
 ) -> None:
@@ -321,14 +292,6 @@ def test_timeouts_are_retried_then_reported(
         sim.fail_next("timeout", times=3)
         with pytest.raises(UpstreamUnavailable, match="timed out"):
             fetch(server, impatient, page_size=50)
-
-
-def test_truncated_json_is_a_protocol_error(
-    server: RunningServer, http: UpstreamHTTP, sim: TrainerCentralSimulator
-) -> None:
-    sim.fail_next("truncated", after=1)
-    with pytest.raises(UpstreamProtocolError, match="invalid or truncated JSON"):
-        fetch(server, http, page_size=5)
 
 
 def test_one_malformed_talk_is_skipped_with_a_warning_naming_it(

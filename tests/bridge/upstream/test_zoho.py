@@ -10,14 +10,14 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from bridge.simulator.server import RunningServer, serving, start_server
+from bridge.simulator.server import RunningServer, serving
 from bridge.simulator.zoho import TOO_MANY_REQUESTS, ZohoAccountsSimulator
 from bridge.upstream.errors import (
     UpstreamAuthError,
     UpstreamProtocolError,
     UpstreamUnavailable,
 )
-from bridge.upstream.http import MAX_TOKEN_BODY_BYTES, Backoff, UpstreamHTTP
+from bridge.upstream.http import MAX_TOKEN_BODY_BYTES, UpstreamHTTP
 from bridge.upstream.zoho import (
     FixedAccessToken,
     MemoryTokenStore,
@@ -25,44 +25,10 @@ from bridge.upstream.zoho import (
     ZohoTokenManager,
     forget_cached_tokens,
 )
-from tests.tc_support import Mount
 
 Z = ZohoAccountsSimulator
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = start_server(Mount())
-    yield running
-    running.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_cache() -> Iterator[None]:
-    """Every test starts as a freshly started process: no token cached in memory."""
-    forget_cached_tokens()
-    yield
-    forget_cached_tokens()
-
-
-@pytest.fixture
-def accounts(server: RunningServer) -> ZohoAccountsSimulator:
-    simulator = ZohoAccountsSimulator()
-    server.server.app.accounts = simulator
-    return simulator
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[UpstreamHTTP]:
-    client = UpstreamHTTP(
-        "academy",
-        timeout=httpx.Timeout(5.0, connect=2.0),
-        max_attempts=3,
-        backoff=Backoff(base=0.01, cap=0.02),
-        sleep=lambda _: None,
-    )
-    yield client
-    client.close()
+pytestmark = pytest.mark.usefixtures("fresh_process_cache")
 
 
 def credentials(server: RunningServer, **changes: str) -> ZohoCredentials:
