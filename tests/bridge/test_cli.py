@@ -89,10 +89,15 @@ def test_create_feed_prints_urls_and_json(env: dict[str, str]) -> None:
     code, out, _ = run(env, "feed", "share", str(feed["id"]), "--scope", "no-links", "--json")
     share = json.loads(out)
     assert share["scope"] == "no-links" and share["ics_url"] != feed["ics_url"]
+    for made, user in ((feed, f"feed-{feed['id']}"), (share, f"share-{share['id']}")):
+        assert made["caldav_username"] == user
+        assert made["caldav_url"] == f"https://cal.example.com/dav/calendars/{user}/sessions/"
+        assert len(made["caldav_password"]) == 23
     code, out, _ = run(env, "feed", "show", str(feed["id"]), "--json")
     shown = json.loads(out)
     assert shown["timezone"] == "Asia/Kolkata" and len(shown["shares"]) == 1
     assert feed["ics_url"] not in out  # the token is never stored in the clear
+    assert feed["caldav_password"] not in out  # nor the CalDAV password
 
 
 @pytest.mark.parametrize(
