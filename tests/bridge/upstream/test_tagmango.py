@@ -467,6 +467,7 @@ def test_a_list_that_changes_once_is_read_again_completely(connect: Any) -> None
 # -- rate budget -------------------------------------------------------------------------------
 
 
+@pytest.mark.rate_window
 def test_the_client_budget_keeps_a_burst_within_the_server_budget(connect: Any) -> None:
     # The server's window is shorter than the client's: requests arrive after the client
     # stamps them, and on a loaded machine one batch can arrive late and the next on time, so
