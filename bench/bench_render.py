@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Event, vCalAddress, vUri
 
-from feeds.ical import FeedOptions, clear_render_cache, render_feed
+from feeds.ical import FeedOptions, RenderCache, render_feed
 from feeds.model import Session, SourceKind, Status
 
 __all__ = ["make_sessions", "naive_feed", "peak_rss_mb", "run"]
@@ -168,17 +168,20 @@ def run(n: int = 10_000, repeat: int = 3, rss_sessions: int = 0) -> dict[str, fl
     same machine load); return the timings, both ratios and, if asked, the peak RSS."""
     sessions = make_sessions(n)
     feed_options = options()
+    cache = RenderCache()
 
     def cold() -> bytes:
-        clear_render_cache()
-        return render_feed(sessions, feed_options)
+        cache.clear()
+        return render_feed(sessions, feed_options, cache)
 
     naive_times, full_times, rerender_times = [], [], []
     for attempt in range(repeat):
         naive_times.append(_timed(lambda: naive_feed(sessions, feed_options.join_url)))
         full_times.append(_timed(cold))  # leaves a warm cache for the re-render
         changed = _with_one_change(sessions, (attempt * 7919) % n)
-        rerender_times.append(_timed(lambda changed=changed: render_feed(changed, feed_options)))
+        rerender_times.append(
+            _timed(lambda changed=changed: render_feed(changed, feed_options, cache))
+        )
     naive, full, rerender = min(naive_times), min(full_times), min(rerender_times)
     result: dict[str, float] = {
         "sessions": n,

@@ -16,6 +16,7 @@ One module over 400 lines: the states, the render cache and what is derived from
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -38,7 +39,7 @@ from bridge.store import FeedRow, FetchState, Store
 from bridge.store.schedule_queries import QUEUED_MAX_AGE
 from feeds.calendar_objects import CalendarListing, calendar_objects
 from feeds.fitting import fit_feed
-from feeds.ical import FeedOptions, render_feed
+from feeds.ical import FeedOptions, RenderCache, render_feed
 from feeds.ical_index import FeedIndex
 from feeds.model import Scope, Session
 
@@ -108,6 +109,8 @@ class FeedRenderer:
         self._states: TTLCache[Partition, FetchState] = TTLCache(
             STATE_CACHE_SIZE, STATE_MAX_AGE, timer=time.monotonic
         )
+        # The per-event render cache of feeds.ical, for every feed this process renders.
+        self.render_cache = RenderCache()
         self._source_kinds: dict[int, str] = {}  # a source's kind never changes
 
     @property
@@ -337,7 +340,8 @@ class FeedRenderer:
     ) -> RenderedFeed:
         sessions = self.sessions(view.feed, partitions, now)
         options = self.options(view, expand=expand, now=now)
-        fitted = fit_feed(sessions, options, now=now, render=render_feed)
+        render = functools.partial(render_feed, cache=self.render_cache)
+        fitted = fit_feed(sessions, options, now=now, render=render)
         body = fitted.body
         if fitted.notes:
             log.warning("feed %s (%s): %s", view.feed.id, view.owner, "; ".join(fitted.notes))
@@ -376,7 +380,8 @@ class FeedRenderer:
                     now = self.clock()
                     sessions = self.sessions(view.feed, self.partitions(view.feed), now)
                     options = self.options(view, expand=False, now=now)
-                    entry.listing = CalendarListing.of(calendar_objects(sessions, options))
+                    objects = calendar_objects(sessions, options, self.render_cache)
+                    entry.listing = CalendarListing.of(objects)
                     with self._guard:
                         if self._renders.get(key) is entry:
                             self._renders[key] = entry  # weighed again, with its objects
@@ -385,7 +390,7 @@ class FeedRenderer:
     def _build_index(self, view: FeedView) -> FeedIndex:
         now = self.clock()
         sessions = self.sessions(view.feed, self.partitions(view.feed), now)
-        return FeedIndex(sessions, self.options(view, expand=False, now=now))
+        return FeedIndex(sessions, self.options(view, expand=False, now=now), self.render_cache)
 
     def render_event(self, view: FeedView, uid: str) -> bytes | None:
         """One event (or series) of the feed as its own calendar, for download. A UID of the

@@ -20,10 +20,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from feeds.ical import FeedOptions, _prepare, _Prepared, _render_block, _vtimezone_bytes
+from feeds.ical import FeedOptions, RenderCache, _prepare, _Prepared, _render_block
 from feeds.ical_events import calendar_component
 from feeds.ical_text import serialize
 from feeds.model import Session
+from feeds.timezones import vtimezone_for
 
 __all__ = [
     "CalendarListing",
@@ -70,12 +71,14 @@ def fingerprint(etags: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def calendar_objects(sessions: Iterable[Session], options: FeedOptions) -> list[CalendarObject]:
+def calendar_objects(
+    sessions: Iterable[Session], options: FeedOptions, cache: RenderCache | None = None
+) -> list[CalendarObject]:
     """The feed `render_feed(sessions, options)` writes, as one object per UID, in feed order.
 
     `options.expand` is honoured like the feed's (each occurrence its own object), though
     CalDAV clients expand series themselves and want the plain feed."""
-    prepared = _prepare(sessions, options)
+    prepared = _prepare(sessions, options, cache or RenderCache())
     head = _head()
     objects = []
     for block in prepared.blocks:
@@ -85,7 +88,7 @@ def calendar_objects(sessions: Iterable[Session], options: FeedOptions) -> list[
         if block.uses_zone:
             window = _own_window(prepared, options, spans)
             assert window is not None  # a zoned event implies a window with a VTIMEZONE
-            parts.append(_vtimezone_bytes(options.timezone, *window) or b"")
+            parts.append(prepared.cache.vtimezone_bytes(options.timezone, *window) or b"")
         parts += [_render_block(block, prepared.ctx), _END]
         data = b"".join(parts)
         etag = hashlib.sha256(data).hexdigest()[:32]
@@ -104,7 +107,7 @@ def _own_window(
     first = min(start for start, _ in spans).astimezone(UTC).year
     last = max(end for _, end in spans).astimezone(UTC).year
     years = datetime(first, 1, 1, tzinfo=UTC), datetime(last, 12, 31, tzinfo=UTC)
-    if _vtimezone_bytes(options.timezone, *years) is None:
+    if prepared.cache.vtimezone_bytes(options.timezone, *years) is None:
         return prepared.window
     return years
 
@@ -122,10 +125,10 @@ def timezone_calendar(tzid: str, at: datetime) -> bytes | None:
     """A VCALENDAR holding just the VTIMEZONE of `tzid` for the year of `at` (the value of a
     collection's CALDAV:calendar-timezone), or None for UTC and zones without one."""
     year = at.astimezone(UTC).year
-    vtimezone = _vtimezone_bytes(tzid, datetime(year, 1, 1, tzinfo=UTC), at.astimezone(UTC))
+    vtimezone = vtimezone_for(tzid, datetime(year, 1, 1, tzinfo=UTC), at.astimezone(UTC))
     if vtimezone is None:
         return None
-    return _head() + vtimezone + _END
+    return _head() + vtimezone.to_ical(sorted=False) + _END
 
 
 @functools.cache

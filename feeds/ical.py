@@ -4,12 +4,12 @@
 `series_key`, one recurring VEVENT with EXDATEs and RECURRENCE-ID overrides (`feeds.series`);
 `feeds.ical_events` decides what each event says and `feeds.ical_text` writes it. The same
 sessions in any order give the same bytes: no clock, no randomness, events sorted by start
-then UID. Rendered events are kept in a bounded LRU cache keyed by the event's sessions and
-the options that affect it, so re-rendering a feed in which one session changed only writes
-that one event again. `feed_parts` gives the components before they are written: the tests
-write them through the icalendar library too (tests/ical_reference.py) and hold the two
-byte-identical. `feeds.ical_index` finds one event of a feed by UID, and
-writes it alone, without planning the whole feed again.
+then UID. Rendered events are kept in a `RenderCache`, a bounded LRU keyed by the event's
+sessions and the options that affect it, which the caller owns and passes in: re-rendering a
+feed in which one session changed then only writes that one event again. `feed_parts` gives
+the components before they are written: the tests write them through the icalendar library
+too (tests/ical_reference.py) and hold the two byte-identical. `feeds.ical_index` finds one
+event of a feed by UID, and writes it alone, without planning the whole feed again.
 
 Calendar properties: VERSION, PRODID, CALSCALE, NAME + X-WR-CALNAME, DESCRIPTION +
 X-WR-CALDESC (when given), X-WR-TIMEZONE (in a UTC feed only: see `x_wr_timezone`),
@@ -55,7 +55,7 @@ __all__ = [
     "FeedOptions",
     "FeedParts",
     "PlannedEvent",
-    "clear_render_cache",
+    "RenderCache",
     "feed_parts",
     "iter_feed",
     "plan_feed",
@@ -139,14 +139,7 @@ class _Prepared:
     ctx: RenderContext
     blocks: list[_Block]  # sorted by (start, uid)
     window: tuple[datetime, datetime] | None
-
-
-# The render cache: functools.lru_cache (C, thread-safe, true LRU) over (context, session or
-# group of sessions). The context travels inside the key as a `_ContextKey`, interned per
-# context value, so a lookup hashes only the sessions and compares the context by identity.
-_MAX_INTERNED_CONTEXTS = 1024
-_interned: dict[RenderContext, _ContextKey] = {}
-_intern_lock = threading.Lock()
+    cache: RenderCache
 
 
 class _ContextKey:
@@ -165,37 +158,66 @@ class _ContextKey:
         return self is other or (isinstance(other, _ContextKey) and self.ctx == other.ctx)
 
 
-def _context_key(ctx: RenderContext) -> _ContextKey:
-    with _intern_lock:
-        key = _interned.get(ctx)
-        if key is None:
-            if len(_interned) >= _MAX_INTERNED_CONTEXTS:
-                _interned.clear()  # keys stay correct (compared by value), only slower
-            key = _interned[ctx] = _ContextKey(ctx)
-        return key
+class RenderCache:
+    """Rendered events, series plans and VTIMEZONEs kept from one render to the next.
+
+    Its owner decides how long they live: the service's FeedRenderer keeps one per process, a
+    caller passing none renders with a fresh, empty one. functools.lru_cache (C, thread-safe,
+    true LRU) over (context, session or group of sessions); the context travels inside the key
+    as a `_ContextKey`, interned per context value, so a lookup hashes only the sessions and
+    compares the context by identity.
+    """
+
+    MAX_INTERNED_CONTEXTS = 1024
+
+    def __init__(self, entries: int = RENDER_CACHE_ENTRIES) -> None:
+        self._interned: dict[RenderContext, _ContextKey] = {}
+        self._intern_lock = threading.Lock()
+        self.single_block = functools.lru_cache(maxsize=entries)(_single_block)
+        self.group_blocks = functools.lru_cache(maxsize=entries // 4)(
+            functools.partial(_group_blocks, self.single_block)
+        )
+        self.vtimezone_bytes = functools.lru_cache(maxsize=64)(_vtimezone_bytes)
+
+    def context_key(self, ctx: RenderContext) -> _ContextKey:
+        with self._intern_lock:
+            key = self._interned.get(ctx)
+            if key is None:
+                if len(self._interned) >= self.MAX_INTERNED_CONTEXTS:
+                    self._interned.clear()  # keys stay correct (compared by value), only slower
+                key = self._interned[ctx] = _ContextKey(ctx)
+            return key
+
+    def clear(self) -> None:
+        """Forget every cached event, plan and VTIMEZONE."""
+        self.single_block.cache_clear()
+        self.group_blocks.cache_clear()
+        self.vtimezone_bytes.cache_clear()
+        with self._intern_lock:
+            self._interned.clear()
 
 
-def clear_render_cache() -> None:
-    """Forget every cached event and plan (benchmarks, tests)."""
-    _single_block.cache_clear()
-    _group_blocks.cache_clear()
-    _vtimezone_bytes.cache_clear()
-
-
-def render_feed(sessions: Iterable[Session], options: FeedOptions) -> bytes:
+def render_feed(
+    sessions: Iterable[Session], options: FeedOptions, cache: RenderCache | None = None
+) -> bytes:
     """The whole feed as bytes (CRLF lines, folded at 75 octets)."""
-    return b"".join(iter_feed(sessions, options))
+    return b"".join(iter_feed(sessions, options, cache))
 
 
-def iter_feed(sessions: Iterable[Session], options: FeedOptions) -> Iterator[bytes]:
+def iter_feed(
+    sessions: Iterable[Session], options: FeedOptions, cache: RenderCache | None = None
+) -> Iterator[bytes]:
     """The feed in chunks (header, VTIMEZONE, one chunk per event, footer), for streaming."""
-    prepared = _prepare(sessions, options)
-    yield from _iter_calendar(_feed_header(prepared, options), prepared, options, prepared.blocks)
+    prepared = _prepare(sessions, options, cache or RenderCache())
+    header = _feed_header(options)
+    yield from _iter_calendar(header, prepared, options, prepared.blocks)
 
 
-def render_event(sessions: Iterable[Session], options: FeedOptions, uid: str) -> bytes | None:
+def render_event(
+    sessions: Iterable[Session], options: FeedOptions, uid: str, cache: RenderCache | None = None
+) -> bytes | None:
     """A calendar holding just the event `uid` (with its overrides and VTIMEZONE), or None."""
-    prepared = _prepare(sessions, options)
+    prepared = _prepare(sessions, options, cache or RenderCache())
     return _event_calendar(prepared, options, [b for b in prepared.blocks if b.planned.uid == uid])
 
 
@@ -210,27 +232,29 @@ def _event_calendar(
     return b"".join(_iter_calendar(header, prepared, options, blocks))
 
 
-def plan_feed(sessions: Iterable[Session], options: FeedOptions) -> list[PlannedEvent]:
+def plan_feed(
+    sessions: Iterable[Session], options: FeedOptions, cache: RenderCache | None = None
+) -> list[PlannedEvent]:
     """The feed's events in feed order: each UID with the sessions it shows."""
-    return [block.planned for block in _prepare(sessions, options).blocks]
+    return [block.planned for block in _prepare(sessions, options, cache or RenderCache()).blocks]
 
 
 # --- planning --------------------------------------------------------------------------------
 
 
-def _prepare(sessions: Iterable[Session], options: FeedOptions) -> _Prepared:
+def _prepare(sessions: Iterable[Session], options: FeedOptions, cache: RenderCache) -> _Prepared:
     chosen = _select(sessions, options)
     window = _window(chosen, options)
-    ctx = _render_context(options, window)
-    ctx_key = _context_key(ctx)
+    ctx = _render_context(options, window, cache)
+    ctx_key = cache.context_key(ctx)
     if options.expand:
-        blocks = [_single_block(ctx_key, session) for session in chosen]
+        blocks = [cache.single_block(ctx_key, session) for session in chosen]
     else:
-        blocks = [_single_block(ctx_key, s) for s in chosen if s.series_key is None]
+        blocks = [cache.single_block(ctx_key, s) for s in chosen if s.series_key is None]
         for group in _series_groups(chosen):
-            blocks.extend(_group_blocks(ctx_key, group))
+            blocks.extend(cache.group_blocks(ctx_key, group))
     blocks.sort(key=_block_order)
-    return _Prepared(ctx, blocks, window)
+    return _Prepared(ctx, blocks, window, cache)
 
 
 def _series_groups(sessions: Iterable[Session]) -> list[tuple[Session, ...]]:
@@ -245,10 +269,10 @@ def _series_groups(sessions: Iterable[Session]) -> list[tuple[Session, ...]]:
 
 
 def _render_context(
-    options: FeedOptions, window: tuple[datetime, datetime] | None
+    options: FeedOptions, window: tuple[datetime, datetime] | None, cache: RenderCache
 ) -> RenderContext:
     return RenderContext(
-        zone=_effective_zone(options.timezone, window),
+        zone=_effective_zone(options.timezone, window, cache),
         scope=options.scope,
         alarm_minutes=options.alarm_minutes,
         uid_domain=options.uid_domain,
@@ -303,20 +327,23 @@ def _window(chosen: list[Session], options: FeedOptions) -> tuple[datetime, date
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _effective_zone(tzid: str, window: tuple[datetime, datetime] | None) -> tzinfo:
-    if tzid in UTC_TZIDS or window is None or _vtimezone_bytes(tzid, *window) is None:
+def _effective_zone(
+    tzid: str, window: tuple[datetime, datetime] | None, cache: RenderCache
+) -> tzinfo:
+    if tzid in UTC_TZIDS or window is None or cache.vtimezone_bytes(tzid, *window) is None:
         return UTC
     return load_zone(tzid)
 
 
-@functools.lru_cache(maxsize=64)
+# The uncached work of RenderCache's three caches.
+
+
 def _vtimezone_bytes(tzid: str, start: datetime, end: datetime) -> bytes | None:
     vtimezone = vtimezone_for(tzid, start, end)
     # sorted=False: the order feeds.timezones built, as the reference path writes it too.
     return None if vtimezone is None else vtimezone.to_ical(sorted=False)
 
 
-@functools.lru_cache(maxsize=RENDER_CACHE_ENTRIES)
 def _single_block(ctx_key: _ContextKey, session: Session) -> _Block:
     ctx = ctx_key.ctx
     uid = single_uid(session, ctx)
@@ -325,11 +352,14 @@ def _single_block(ctx_key: _ContextKey, session: Session) -> _Block:
     return _Block((session.start, uid), planned, session, zoned)
 
 
-@functools.lru_cache(maxsize=RENDER_CACHE_ENTRIES // 4)
-def _group_blocks(ctx_key: _ContextKey, group: tuple[Session, ...]) -> list[_Block]:
+def _group_blocks(
+    single_block: Callable[[_ContextKey, Session], _Block],
+    ctx_key: _ContextKey,
+    group: tuple[Session, ...],
+) -> list[_Block]:
     ctx = ctx_key.ctx
     plan = plan_group(group, ctx.zone, functools.partial(content_key, ctx=ctx))
-    blocks = [_single_block(ctx_key, s) for s in plan.singles]
+    blocks = [single_block(ctx_key, s) for s in plan.singles]
     if plan.series is not None:
         first = plan.series.template
         uid = series_uid(first.source_kind, first.series_key or "", ctx)
@@ -346,7 +376,7 @@ def _block_order(block: _Block) -> tuple[datetime, str]:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _feed_header(prepared: _Prepared, options: FeedOptions) -> Component:
+def _feed_header(options: FeedOptions) -> Component:
     """The calendar's own properties: they depend on the options only, never on the sessions,
     so adding or removing one session never changes them."""
     return calendar_component(
@@ -376,7 +406,7 @@ def _iter_calendar(
     head = serialize(header)
     yield head[: -len(b"END:VCALENDAR\r\n")]
     if prepared.window is not None and any(b.uses_zone for b in blocks):
-        vtimezone = _vtimezone_bytes(options.timezone, *prepared.window)
+        vtimezone = prepared.cache.vtimezone_bytes(options.timezone, *prepared.window)
         assert vtimezone is not None  # a zoned event implies the zone has a VTIMEZONE
         yield vtimezone
     for block in blocks:
@@ -410,9 +440,9 @@ class FeedParts:
 def feed_parts(sessions: Iterable[Session], options: FeedOptions) -> FeedParts:
     """What `render_feed` writes, as components (the tests write them through icalendar too
     and require the same bytes)."""
-    prepared = _prepare(sessions, options)
+    prepared = _prepare(sessions, options, RenderCache())
     vtimezone = None
     if prepared.window is not None and any(b.uses_zone for b in prepared.blocks):
         vtimezone = vtimezone_for(options.timezone, *prepared.window)
     events = [c for block in prepared.blocks for c in block_components(block, prepared.ctx)]
-    return FeedParts(_feed_header(prepared, options), vtimezone, events)
+    return FeedParts(_feed_header(options), vtimezone, events)

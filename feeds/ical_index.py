@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from feeds.ical import (
     FeedOptions,
     PlannedEvent,
-    _context_key,
+    RenderCache,
     _event_calendar,
-    _group_blocks,
     _Prepared,
     _render_context,
     _select,
     _series_groups,
-    _single_block,
     _window,
 )
 from feeds.ical_events import single_uid
@@ -43,26 +41,29 @@ class FeedIndex:
     It knows every UID the feed has with `options`, and also the UID each occurrence of a
     series has in the expanded feed (`expand`, where each occurrence is its own event); a UID
     in both names the feed's own event. Building it costs about one plan of the feed (mostly
-    served by the render cache when the feed was just rendered with the same options); a lookup
-    is one dict access, and writing an event plans at most the sessions of its own series.
+    served by the render cache when the caller passes the one the feed was rendered with); a
+    lookup is one dict access, and writing an event plans at most the sessions of its series.
     `render_event(uid)` gives the same bytes as the module's `render_event` over all of the
     feed's sessions, with `options` or the expanded options, whichever has the UID.
     """
 
-    __slots__ = ("_ctx_key", "_events", "_options", "_window")
+    __slots__ = ("_cache", "_ctx_key", "_events", "_options", "_window")
 
-    def __init__(self, sessions: Iterable[Session], options: FeedOptions) -> None:
+    def __init__(
+        self, sessions: Iterable[Session], options: FeedOptions, cache: RenderCache | None = None
+    ) -> None:
         chosen = _select(sessions, options)
+        self._cache = cache = cache or RenderCache()
         self._options = options
         self._window = _window(chosen, options)
-        ctx = _render_context(options, self._window)
-        self._ctx_key = _context_key(ctx)
+        ctx = _render_context(options, self._window, cache)
+        self._ctx_key = cache.context_key(ctx)
         # Every session as a single event, or as an occurrence of the expanded feed.
         events: dict[str, Session | _IndexedSeries] = {
             single_uid(session, ctx): session for session in chosen
         }
         for members in _series_groups(chosen):
-            for block in _group_blocks(self._ctx_key, members):
+            for block in cache.group_blocks(self._ctx_key, members):
                 if block.planned.is_series:
                     events[block.planned.uid] = _IndexedSeries(block.planned, members)
         self._events = events
@@ -86,8 +87,9 @@ class FeedIndex:
         if found is None:
             return None
         if isinstance(found, _IndexedSeries):
-            blocks = [b for b in _group_blocks(self._ctx_key, found.group) if b.planned.uid == uid]
+            group = self._cache.group_blocks(self._ctx_key, found.group)
+            blocks = [b for b in group if b.planned.uid == uid]
         else:
-            blocks = [_single_block(self._ctx_key, found)]
-        prepared = _Prepared(self._ctx_key.ctx, blocks, self._window)
+            blocks = [self._cache.single_block(self._ctx_key, found)]
+        prepared = _Prepared(self._ctx_key.ctx, blocks, self._window, self._cache)
         return _event_calendar(prepared, self._options, blocks)

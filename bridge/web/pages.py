@@ -208,7 +208,7 @@ def render_subscribe(
         options = app.feeds.options(view, expand=False, now=now)
         sessions = app.feeds.sessions(feed, app.feeds.partitions(feed), now)
         occurrences = upcoming(
-            plan_feed(sessions, options),
+            plan_feed(sessions, options, app.feeds.render_cache),
             now=now,
             scope=view.scope,
             zone=feed.timezone,

@@ -31,7 +31,7 @@ from bench.loadtools import (
 )
 from bench.poller import PollResult
 from bench.processes import postgres_server_url, upstream
-from feeds.ical import clear_render_cache, render_feed
+from feeds.ical import render_feed
 from tests.ical_reference import render_feed_icalendar
 
 WRK_OUTPUT = """\
@@ -126,7 +126,6 @@ def test_unknown_part_on_the_command_line(capsys: pytest.CaptureFixture[str]) ->
 
 def test_bench_sessions_render_the_same_bytes_on_both_paths() -> None:
     sessions = bench_render.make_sessions(60)
-    clear_render_cache()
     fast = render_feed(sessions, bench_render.options())
     assert fast == render_feed_icalendar(sessions, bench_render.options())
     assert fast.count(b"BEGIN:VEVENT") > 10

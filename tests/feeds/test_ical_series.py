@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from feeds.ical import (
     PlannedEvent,
-    clear_render_cache,
+    RenderCache,
     iter_feed,
     plan_feed,
     render_event,
@@ -121,8 +121,7 @@ def test_shuffled_input_gives_the_same_bytes() -> None:
     for seed in range(5):
         shuffled = list(sessions)
         random.Random(seed).shuffle(shuffled)
-        clear_render_cache()
-        assert render_feed(shuffled, options()) == expected
+        assert render_feed(shuffled, options(), RenderCache()) == expected
 
 
 def test_events_are_sorted_by_start_then_uid() -> None:
@@ -136,13 +135,24 @@ def test_events_are_sorted_by_start_then_uid() -> None:
 
 
 def test_a_changed_session_is_rendered_again() -> None:
-    sessions = mixed_sessions()
-    before = render(sessions)
+    sessions, cache = mixed_sessions(), RenderCache()
+    before = render_feed(sessions, options(), cache)
+    assert before == render(sessions)
     changed = [replace(s, title="Renamed") if s.upstream_id == "c" else s for s in sessions]
-    after = render_feed(changed, options())  # everything else comes from the cache
+    after = render_feed(changed, options(), cache)  # everything else comes from the cache
     assert after != before and b"SUMMARY:Renamed" in after
-    clear_render_cache()
-    assert render(changed) == after
+    assert render(changed) == after  # the same bytes from a fresh cache
+
+
+def test_a_cache_serves_a_second_render_and_forgets_when_cleared() -> None:
+    sessions, cache = mixed_sessions(), RenderCache()
+    first = render_feed(sessions, options(), cache)
+    hits = cache.single_block.cache_info().hits
+    assert render_feed(sessions, options(), cache) == first
+    assert cache.single_block.cache_info().hits > hits
+    cache.clear()
+    assert cache.single_block.cache_info().currsize == 0
+    assert render_feed(sessions, options(), cache) == first
 
 
 def test_other_join_links_are_not_served_from_the_cache() -> None:
@@ -216,8 +226,8 @@ def test_concurrent_renders_with_different_links_do_not_mix() -> None:
     sessions = mixed_sessions()
     first, second = options(), options(join_url=Links("https://other.example"))
     expected = {first: render(sessions, first), second: render(sessions, second)}
-    clear_render_cache()
+    cache = RenderCache()  # shared by the threads, as the service's is
     jobs = [first, second] * 8
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda o: render_feed(sessions, o), jobs))
+        results = list(pool.map(lambda o: render_feed(sessions, o, cache), jobs))
     assert results == [expected[o] for o in jobs]
