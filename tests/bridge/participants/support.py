@@ -25,18 +25,11 @@ from bridge.simulator.combined import Simulators, build_simulators
 from bridge.simulator.server import RunningServer, serving
 from bridge.simulator.tagmango_roster import seed_subscribers
 from bridge.upstream.zoho import forget_cached_tokens
+from tests.stores import Clock
 
 NOW = datetime(2026, 3, 3, 9, 30, tzinfo=UTC)
 PUBLIC = "https://cal.example.org"
 ADMIN = "participants-admin-token"
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -73,7 +66,7 @@ def make_rig(tmp_path: Path, subscribers: int = 12, *, immediate: bool = True) -
     forget_cached_tokens()
     simulators = build_simulators(NOW, subscriptions=seed_subscribers(NOW, subscribers))
     with serving(simulators) as upstream:
-        clock = Clock()
+        clock = Clock(NOW)
         app = create_app(settings_for(tmp_path), clock=clock, immediate_jobs=immediate)
         app.config["TESTING"] = True
         services = app.extensions["calbridge"]

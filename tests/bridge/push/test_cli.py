@@ -5,8 +5,6 @@ the clock is injected and jobs run inline)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +12,8 @@ from click.testing import CliRunner
 
 from bridge import cli_push
 from bridge.cli import main
-from tests.bridge.push.radicale_support import PASSWORD, USER, RadicaleServer
-from tests.bridge.push.support import PushEnv, make_env
+from tests.bridge.push.radicale_support import PASSWORD, USER
+from tests.bridge.push.support import PushEnv
 
 USERS_EVENT = (
     b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VEVENT\r\n"
@@ -24,24 +22,11 @@ USERS_EVENT = (
 )
 
 
-@pytest.fixture(scope="module")
-def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
-    server = RadicaleServer.start(tmp_path_factory.mktemp("radicale"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def env(
-    tmp_path: Path,
-    radicale: RadicaleServer,
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[PushEnv]:
-    name = "cli-" + "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
-    with make_env(tmp_path, radicale, name) as push_env:
-        monkeypatch.setattr(cli_push, "load_services", lambda: push_env.services)
-        yield push_env
+def env(env: PushEnv, monkeypatch: pytest.MonkeyPatch) -> PushEnv:
+    """The package's push environment, with the CLI reading its services."""
+    monkeypatch.setattr(cli_push, "load_services", lambda: env.services)
+    return env
 
 
 def run(*args: str) -> tuple[int, str, str]:
