@@ -105,6 +105,9 @@ class CalDavQueries(StoreBase):
             ).one_or_none()
         if known is not None and known.fingerprint == listing.fingerprint:
             return known.sync_number
+        return self._write_listing(owner, listing, now)
+
+    def _write_listing(self, owner: str, listing: CalendarListing, now: datetime) -> int:
         with self._write() as db:
             insert_unless_present(
                 db,
@@ -171,28 +174,20 @@ class CalDavQueries(StoreBase):
         it has), once `listing` (what it has now) is recorded; the number in the answer is the
         one `listing` has. Raises SyncTokenExpired for a number it never gave or can no longer
         answer. An unchanged collection costs one read transaction."""
-        columns = (
-            CalDavCollectionTable.fingerprint,
-            CalDavCollectionTable.sync_number,
-            CalDavCollectionTable.pruned_through,
-        )
-        for attempt in range(2):
-            with self._read() as db:
-                known = db.execute(
-                    select(*columns).where(CalDavCollectionTable.owner == owner)
-                ).one_or_none()
-                if known is not None and known.fingerprint == listing.fingerprint:
-                    return self._changes(db, owner, since, known.sync_number, known.pruned_through)
-            if attempt == 0:
-                self.sync_collection(owner, listing, now)
-        # A concurrent request recorded another state in between: answer up to our own.
-        number = self.sync_collection(owner, listing, now)
+        collection = CalDavCollectionTable
         with self._read() as db:
-            pruned = db.scalar(
-                select(CalDavCollectionTable.pruned_through).where(
-                    CalDavCollectionTable.owner == owner
-                )
-            )
+            known = db.execute(
+                select(
+                    collection.fingerprint, collection.sync_number, collection.pruned_through
+                ).where(collection.owner == owner)
+            ).one_or_none()
+            if known is not None and known.fingerprint == listing.fingerprint:
+                return self._changes(db, owner, since, known.sync_number, known.pruned_through)
+        # Changed: record it, then answer up to its number (a concurrent request may record a
+        # later state meanwhile; its changes go to the next sync).
+        number = self._write_listing(owner, listing, now)
+        with self._read() as db:
+            pruned = db.scalar(select(collection.pruned_through).where(collection.owner == owner))
             return self._changes(db, owner, since, number, pruned or 0)
 
     def _changes(
