@@ -8,6 +8,11 @@ Rules (docs/architecture.md, *Identity, history and cancellations*):
 - changed content → last changed = now; the sequence rises only when what a calendar shows
   of the occurrence changed: time, title, status, meeting or replay link
   (`SIGNIFICANT_FIELDS`);
+- one occurrence's sequence is comparable across the partitions of its source, because a feed
+  may read several (a participant's own query and the mangoes they hold) and shows the
+  version with the highest: a version new to a partition, or changed in it, takes the
+  sequence of another partition's version that shows the same, else one more than any
+  partition gave the occurrence (`_aligned_sequence`), and never less than its own before;
 - an archived occurrence starting inside the fetched window that upstream no longer lists
   → vanished; when it is still upcoming it becomes cancelled (sequence + 1), when it has
   started it is kept as it was, for history;
@@ -198,11 +203,50 @@ def _shown_as_upcoming(row: ArchivedSessionTable, now: datetime) -> bool:
     return row.vanished_at is None or row.vanished_at < row.start_at
 
 
-def _cancel(row: ArchivedSessionTable, now: datetime) -> None:
+# Per upstream id, the (sequence, what a calendar shows) of its versions in other partitions.
+_Versions = dict[str, list[tuple[int, tuple[Any, ...]]]]
+
+
+def _shown(content: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(content.get(name) for name in SIGNIFICANT_FIELDS)
+
+
+def _versions_elsewhere(
+    db: DbSession, partition: tuple[int, str], upstream_ids: Sequence[str]
+) -> _Versions:
+    """The versions other partitions of the source hold of these occurrences."""
+    table = ArchivedSessionTable
+    source_id, partition_key = partition
+    found: _Versions = {}
+    for offset in range(0, len(upstream_ids), _LOOKUP_CHUNK):
+        chunk = upstream_ids[offset : offset + _LOOKUP_CHUNK]
+        query = select(table.upstream_id, table.sequence, table.content).where(
+            table.source_id == source_id,
+            table.upstream_id.in_(chunk),
+            table.partition_key != partition_key,
+        )
+        for upstream_id, sequence, content in db.execute(query):
+            found.setdefault(upstream_id, []).append((sequence, _shown(content)))
+    return found
+
+
+def _aligned_sequence(
+    own: int | None, content: dict[str, Any], elsewhere: Iterable[tuple[int, tuple[Any, ...]]]
+) -> int:
+    """The sequence of a version that is new (`own` None) or changed in what it shows."""
+    elsewhere = list(elsewhere)
+    shown = _shown(content)
+    same = [sequence for sequence, other in elsewhere if other == shown]
+    highest = max((sequence for sequence, _ in elsewhere), default=-1)
+    aligned = max(same) if same else highest + 1
+    return aligned if own is None else max(aligned, own + 1)
+
+
+def _cancel(row: ArchivedSessionTable, now: datetime, elsewhere: _Versions) -> None:
     archived = session_from_content(row.content)
     content = session_content(dataclasses.replace(archived, status=Status.CANCELLED))
     _store_content(row, content, content_hash(content))
-    row.sequence += 1
+    row.sequence = _aligned_sequence(row.sequence, content, elsewhere.get(row.upstream_id, ()))
     row.last_changed_at = now
 
 
@@ -237,6 +281,13 @@ def merge_into_archive(
     maybe_unidentified = 0 < len(vanishing) <= unidentified
     counts = dict.fromkeys(("inserted", "changed", "vanished", "unchanged", "restored"), 0)
     changes: list[ArchiveChange] = []
+    resequenced = [
+        upstream_id
+        for upstream_id, (content, digest) in listed.items()
+        if (row := rows.get(upstream_id)) is None
+        or (row.content_hash != digest and _significant_change(row.content, content))
+    ]
+    elsewhere = _versions_elsewhere(db, partition, resequenced + vanishing)
 
     def log(row: ArchivedSessionTable, kind: ChangeKind) -> None:
         changes.append(ArchiveChange(row.upstream_id, kind, row.start_at, row.end_at))
@@ -248,7 +299,7 @@ def merge_into_archive(
                 source_id=partition[0],
                 partition_key=partition[1],
                 upstream_id=upstream_id,
-                sequence=0,
+                sequence=_aligned_sequence(None, content, elsewhere.get(upstream_id, ())),
                 first_seen_at=now,
                 last_changed_at=now,
                 last_seen_at=now,
@@ -264,7 +315,9 @@ def merge_into_archive(
         else:
             if row.content_hash != digest:
                 if _significant_change(row.content, content):
-                    row.sequence += 1
+                    row.sequence = _aligned_sequence(
+                        row.sequence, content, elsewhere.get(upstream_id, ())
+                    )
                 _store_content(row, content, digest)
                 row.last_changed_at = now
             counts["restored" if reappeared else "changed"] += 1
@@ -289,7 +342,7 @@ def merge_into_archive(
             held_until.append(hold_ends)
             continue
         row.vanished_at = missing_since
-        _cancel(row, now)
+        _cancel(row, now, elsewhere)
         counts["vanished"] += 1
         log(row, ChangeKind.CANCELLED)
     for upstream_id, row in in_window.items():

@@ -193,6 +193,7 @@ class ArchivedSessionTable(Base):
         ),
         Index("ix_archived_sessions_partition_start", "source_id", "partition_key", "start_at"),
         Index("ix_archived_sessions_partition_series", "source_id", "partition_key", "series_key"),
+        Index("ix_archived_sessions_source_upstream", "source_id", "upstream_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

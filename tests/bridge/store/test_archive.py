@@ -265,6 +265,30 @@ def test_partitions_of_one_source_are_kept_apart(store: Store, source: int) -> N
     ]
 
 
+def test_one_occurrence_has_one_sequence_across_the_partitions(store: Store, source: int) -> None:
+    """A feed reading two partitions shows the version with the highest SEQUENCE, so the
+    partition that saw a change last must rank above one that saw more changes earlier."""
+    own, mango = Partition(source, "user=asha"), Partition(source, "mangoes=m1")
+    for number, title in enumerate(("A", "B", "C", "D")):  # asha's query sees every change
+        merge(store, own, [call("x", 5, title=title)], now=NOW + timedelta(minutes=number))
+    assert archived(store, own)["x"].sequence == 3
+    later = NOW + timedelta(hours=1)
+    merge(store, mango, [call("x", 5, title="D")], now=later)  # first read: what asha shows
+    assert archived(store, mango)["x"].sequence == 3
+    merge(store, mango, [call("x", 5, title="E")], now=later + timedelta(minutes=1))
+    assert archived(store, mango)["x"].sequence == 4  # above asha's stale version
+    merge(store, own, [call("x", 5, title="E")], now=later + timedelta(minutes=2))
+    assert archived(store, own)["x"].sequence == 4  # caught up: the same version, no bump
+    merge(store, mango, [], now=later + timedelta(minutes=3))  # cancelled upstream
+    assert archived(store, mango)["x"].sequence == 5
+    assert archived(store, mango)["x"].status is Status.CANCELLED
+    other = Partition(source, "user=ravi")
+    merge(store, other, [call("x", 5, title="E")], now=later + timedelta(minutes=4))
+    assert archived(store, other)["x"].sequence == 4  # shows what asha's version shows
+    merge(store, other, [call("x", 5, title="F")], now=later + timedelta(minutes=5))
+    assert archived(store, other)["x"].sequence == 6  # never below any partition's
+
+
 def test_merge_result_says_whether_anything_changed() -> None:
     assert not MergeResult().changed_anything
     assert not MergeResult(unchanged=5).changed_anything
