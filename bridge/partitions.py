@@ -4,6 +4,14 @@ A feed may narrow a TagMango source to one participant (`user`) or to some
 products (`mangoes`); each distinct narrowing is its own upstream query, so it
 is its own *partition* of the archive. The unfiltered source is partition "".
 bridge.upstream.clients turns a stored source and a partition into an upstream client.
+
+A participant's feed (bridge/participants) reads more than its own `user` query: also one
+partition per mango the roster says they hold (`HELD_MANGOES` in its filters). Those are
+shared by every holder, so a webhook naming a mango refreshes one partition, read in a
+request or two, and every holder's feed shows the change within seconds; the participant's
+own query, which alone finds their 1:1 calls, follows on its schedule. Where two partitions
+hold one occurrence the feed shows the newer version (bridge.store.archive aligns SEQUENCE
+across partitions).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from urllib.parse import quote, unquote
 from feeds.model import SourceKind
 
 MAX_PARTITION_KEY = 255  # fetch_states.partition_key
+# The filter naming the mangoes a participant holds (a feed's extra partitions, see above).
+HELD_MANGOES = "held_mangoes"
 
 
 class SourceConfigError(ValueError):
@@ -65,3 +75,13 @@ def partition_for(source_id: int, kind: str, filters: Mapping[str, Any]) -> Part
             f"once encoded, at most {MAX_PARTITION_KEY})"
         )
     return partition
+
+
+def feed_partitions(source_id: int, kind: str, filters: Mapping[str, Any]) -> list[Partition]:
+    """Every partition a feed with `filters` reads from this source: its own query, then one
+    per held mango when the feed is a participant's (a `user`, not narrowed to mangoes)."""
+    own = partition_for(source_id, kind, filters)
+    if own.user is None or own.mangoes:
+        return [own]
+    held = sorted(set(filters.get(HELD_MANGOES) or ()))
+    return [own, *(Partition(source_id, None, (mango,)) for mango in held)]

@@ -32,7 +32,7 @@ from bridge.jobs.requests import Priority, RefreshRequests
 from bridge.jobs.schedule import TOMBSTONE_GRACE, wants_refresh
 from bridge.links import JoinLinks
 from bridge.metrics import Metrics
-from bridge.partitions import Partition, partition_for
+from bridge.partitions import Partition, feed_partitions
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
 from bridge.store import FeedRow, FetchState, Store
@@ -121,8 +121,9 @@ class FeedRenderer:
 
     def partitions(self, feed: FeedRow) -> list[Partition]:
         return [
-            partition_for(source_id, self._source_kind(source_id), feed.filters)
+            partition
             for source_id in feed.source_ids
+            for partition in feed_partitions(source_id, self._source_kind(source_id), feed.filters)
         ]
 
     def _source_kind(self, source_id: int) -> str:

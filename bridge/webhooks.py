@@ -1,10 +1,20 @@
 """TagMango webhooks: each source's secret URL, and what a delivery does.
 
-A delivery is a trigger, never the truth: it queues a forced refresh of every partition of its
-source (the claims of bridge.jobs.requests keep a flood to one running and one queued refresh
-per partition), and the API read that follows decides what the feeds show. The one fact taken
-from a payload is the replay link of `webinar.completed.all` (`webinarLink`), which the API does
-not list: it is kept per session and added to the session by the next refresh.
+A delivery is a trigger, never the truth: it queues forced refreshes of the partitions whose
+data it may have changed (the claims of bridge.jobs.requests keep a flood to one running and
+one queued refresh per partition), and the API read that follows decides what the feeds show.
+The one fact taken from a payload is the replay link of `webinar.completed.all`
+(`webinarLink`), which the API does not list: it is kept per session and added to the session
+by the next refresh.
+
+Which partitions (`partitions_to_refresh`): a webinar delivery names the webinar's mangoes and
+the one attendee it is sent for. The whole source and the mango partitions of those mangoes
+are refreshed; participants' own queries are not, as their feeds read the partitions of the
+mangoes they hold (bridge/partitions.py), except the attendee's when they hold none of those
+mangoes (a 1:1 call, or a roster not synced yet). So one delivery costs a few requests however
+many participants hold the mango. Feeds made by hand for one user are refreshed as before.
+A delivery that names no mango and nobody, or a mango no partition reads (say, a title
+rather than an id), narrows nothing: every partition of the source is refreshed.
 
 `subscription.expired` re-checks the participant it names and revokes their feed if their
 subscription really ended (bridge/participants/hooks.py).
@@ -33,6 +43,7 @@ HOOK_PATH = "/hooks/tagmango"
 COMPLETED = "webinar.completed.all"
 SUBSCRIPTION_EXPIRED = "subscription.expired"
 MAX_DELIVERY_BYTES = 1024 * 1024  # a payload lists one webinar's sessions: a few KB
+MAX_NAMED_MANGOES = 100
 
 
 class BadDelivery(ValueError):
@@ -44,6 +55,7 @@ class Delivery:
     event: str | None  # None: the body did not say, and neither did the URL
     recordings: dict[str, str] = field(default_factory=dict)  # upstream id → replay link
     people: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # user ids, emails named
+    mangoes: tuple[str, ...] = ()  # the mangoes a webinar delivery names
 
     @property
     def triggers_refresh(self) -> bool:
@@ -82,11 +94,24 @@ def parse_delivery(body: bytes, event: str | None) -> Delivery:
     )
     event = event or named
     recordings = _recordings(payload) if event == COMPLETED else {}
-    if event == SUBSCRIPTION_EXPIRED:
-        from bridge.participants.hooks import people_named  # it imports bridge.operations
+    from bridge.participants.hooks import people_named  # it imports bridge.operations
 
-        return Delivery(event, recordings, people_named(payload))
-    return Delivery(event, recordings)
+    return Delivery(event, recordings, people_named(payload), _mangoes(payload))
+
+
+def _mangoes(payload: dict[str, Any]) -> tuple[str, ...]:
+    """The mango ids a delivery names: "a, b" as documented, or a list of ids or objects."""
+    value = next((payload[k] for k in ("mangoes", "mangoIds", "mango") if k in payload), None)
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, dict):
+        items = [items]
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            item = item.get("_id") or item.get("id")
+        if isinstance(item, str) and 0 < len(item.strip()) <= MAX_ID_CHARS:
+            found.append(item.strip())
+    return tuple(dict.fromkeys(found))[:MAX_NAMED_MANGOES]
 
 
 def _recordings(payload: dict[str, Any]) -> dict[str, str]:
@@ -101,6 +126,33 @@ def _recordings(payload: dict[str, Any]) -> dict[str, str]:
         if isinstance(link, str) and is_web_url(link.strip()) and not url_problem(link.strip()):
             found[upstream_id] = link.strip()
     return found
+
+
+def partitions_to_refresh(app: Services, source: SourceRow, delivery: Delivery) -> list[Partition]:
+    """The registered partitions of the source that a webinar delivery may have changed
+    (see the module docstring)."""
+    registered = [Partition.from_key(s, key) for s, key in app.store.source_partitions(source.id)]
+    named = set(delivery.mangoes)
+    ids, emails = delivery.people
+    read_mangoes = {mango for partition in registered for mango in partition.mangoes}
+    if not (named or ids or emails) or not named <= read_mangoes:
+        return registered
+    holdings = app.store.participant_holdings(source.id)
+    wanted_emails = {email.lower() for email in emails}
+    attendees = set(ids) | {
+        user for user, (email, _held) in holdings.items() if email.lower() in wanted_emails
+    }
+
+    def may_show(mangoes: tuple[str, ...]) -> bool:
+        return not mangoes or not named or bool(named.intersection(mangoes))
+
+    def wanted(partition: Partition) -> bool:
+        user = partition.user
+        if user is None or user not in holdings:
+            return may_show(partition.mangoes)
+        return user in attendees and not named.intersection(holdings[user][1])
+
+    return [partition for partition in registered if wanted(partition)]
 
 
 def handle_delivery(app: Services, source: SourceRow, body: bytes, event: str | None) -> str:
@@ -120,8 +172,7 @@ def handle_delivery(app: Services, source: SourceRow, body: bytes, event: str | 
 
         outcome = subscription_expired(app, source, *delivery.people)
     if delivery.triggers_refresh:
-        for source_id, key in app.store.source_partitions(source.id):
-            partition = Partition.from_key(source_id, key)
+        for partition in partitions_to_refresh(app, source, delivery):
             app.refreshes.request(partition, priority=Priority.WEBHOOK, force=True)
     # Noted once acted on: if the above failed (a 500), TagMango's next attempt is not a
     # "duplicate". Two copies arriving together may both act: the claims make that harmless.

@@ -29,9 +29,9 @@ from bridge.participants.upstream_roster import (
     TagMangoRoster,
     trainercentral_roster,
 )
-from bridge.partitions import Partition, SourceConfigError, partition_for
+from bridge.partitions import HELD_MANGOES, Partition, SourceConfigError, partition_for
 from bridge.services import Services
-from bridge.store.participant_queries import FeedSpec, ParticipantRow
+from bridge.store.participant_queries import REVOKED_BY_HAND, FeedSpec, ParticipantRow
 from bridge.store.rows import SourceRow
 from bridge.upstream.clients import build_client, tagmango_config
 from feeds.model import SourceKind
@@ -160,24 +160,23 @@ def _reconcile(
         else:
             report.skipped.append({**who, "reason": f"not an active subscriber ({member.status})"})
         return
+    if known is not None and known.status == REVOKED_BY_HAND:
+        reason = f"their feed {known.feed_id} was revoked by hand; it is not made again"
+        report.skipped.append({**who, "reason": reason})
+        return
     if known is not None and known.active:
-        same = (known.name, known.email, known.mangoes) == (
+        held = _held_mangoes(source, member)
+        if (known.name, known.email, known.mangoes, known.held_mangoes) == (
             member.name,
             member.email,
             member.mangoes,
-        )
-        if same:
+            held,
+        ):
             report.unchanged += 1
             return
         report.updated.append({**who, "feed_id": known.feed_id})
         if not report.dry_run:
-            app.store.update_participant(
-                source.id,
-                member.user_id,
-                name=member.name,
-                email=member.email,
-                mangoes=member.mangoes,
-            )
+            _update(app, source, member, known, held)
         return
     spec = _feed_spec(source, member)
     try:
@@ -202,9 +201,47 @@ def _reconcile(
     report.created.append({**who, "feed_id": feed.id, **vars(links)})
 
 
+def _update(
+    app: Services, source: SourceRow, member: Member, known: ParticipantRow, held: tuple[str, ...]
+) -> None:
+    """Keep the member's new details; when their mangoes changed, their feed reads the
+    partitions of the mangoes they hold now (registered at once, so they are fetched)."""
+    filters = _filters(source, member) if held != known.held_mangoes else None
+    app.store.update_participant(
+        source.id,
+        member.user_id,
+        name=member.name,
+        email=member.email,
+        mangoes=member.mangoes,
+        feed_filters=filters,
+    )
+    feed = app.store.feed(known.feed_id) if filters is not None and known.feed_id else None
+    if feed is not None:
+        app.feeds.prepare(feed, priority=Priority.NEW_FEED)
+
+
+def _held_mangoes(source: SourceRow, member: Member) -> tuple[str, ...]:
+    """The mangoes whose partitions the member's feed reads besides their own query
+    (bridge/partitions.py): those they hold that the source does not leave out."""
+    if source.kind != SourceKind.TAGMANGO:
+        return ()
+    allowed = set(source.settings.get("mangoes") or ())
+    return tuple(sorted({m for m in member.mangoes if m and (not allowed or m in allowed)}))
+
+
+def _filters(source: SourceRow, member: Member) -> dict[str, Any]:
+    if source.kind != SourceKind.TAGMANGO:
+        return {}
+    return {
+        "user": member.user_id,
+        "mangoes": [],
+        HELD_MANGOES: list(_held_mangoes(source, member)),
+    }
+
+
 def _feed_spec(source: SourceRow, member: Member) -> FeedSpec:
     label = member.name or member.user_id
-    filters = {"user": member.user_id, "mangoes": []} if source.kind == SourceKind.TAGMANGO else {}
+    filters = _filters(source, member)
     return FeedSpec(
         name=f"{source.name}: {label}"[:200],
         source_ids=(source.id,),

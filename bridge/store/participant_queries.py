@@ -17,17 +17,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from bridge.crypto import CredentialError
+from bridge.partitions import HELD_MANGOES
 
 from .feed_queries import FeedQueries, _get_feed
 from .rows import FeedRow, NotFound
-from .tables import ParticipantTable
+from .tables import FeedTable, ParticipantTable
 
 ACTIVE = "active"
+REVOKED_BY_HAND = "revoked"  # an active subscriber whose feed someone revoked (`feed revoke`)
 
 
 @dataclass(frozen=True)
 class ParticipantRow:
-    """One participant of a source. `status` is "active", "left" or "expired"."""
+    """One participant of a source. `status` is "active", "left", "expired", or "revoked"
+    when their feed was revoked by hand while they were active."""
 
     id: int
     source_id: int
@@ -40,6 +43,7 @@ class ParticipantRow:
     created_at: datetime
     updated_at: datetime
     revoked_at: datetime | None = None
+    held_mangoes: tuple[str, ...] = ()  # the partitions their feed reads besides its own
 
     @property
     def active(self) -> bool:
@@ -59,7 +63,10 @@ class FeedSpec:
     alarm_minutes: int | None
 
 
-def _row(row: ParticipantTable) -> ParticipantRow:
+def _row(row: ParticipantTable, feed: FeedTable | FeedRow | None) -> ParticipantRow:
+    status = row.status
+    if status == ACTIVE and feed is not None and feed.revoked_at is not None:
+        status = REVOKED_BY_HAND
     return ParticipantRow(
         id=row.id,
         source_id=row.source_id,
@@ -67,11 +74,12 @@ def _row(row: ParticipantTable) -> ParticipantRow:
         name=row.name,
         email=row.email,
         mangoes=tuple(row.mangoes or ()),
-        status=row.status,
+        status=status,
         feed_id=row.feed_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         revoked_at=row.revoked_at,
+        held_mangoes=tuple(feed.filters.get(HELD_MANGOES) or ()) if feed is not None else (),
     )
 
 
@@ -83,22 +91,48 @@ def _get(db: DbSession, source_id: int, user_id: str) -> ParticipantTable | None
     )
 
 
+def _feed_of(db: DbSession, row: ParticipantTable) -> FeedTable | None:
+    return None if row.feed_id is None else _get_feed(db, row.feed_id)
+
+
 class ParticipantQueries(FeedQueries):
     """Store methods behind `calbridge participants` and `/api/v1/participants`."""
 
     def participants(self, source_id: int) -> list[ParticipantRow]:
         """Every participant ever synced for the source (revoked ones too), by user id."""
         table = ParticipantTable
+        query = (
+            select(table, FeedTable)
+            .outerjoin(FeedTable, FeedTable.id == table.feed_id)
+            .where(table.source_id == source_id)
+            .order_by(table.user_id)
+        )
         with self._read() as db:
-            rows = db.scalars(
-                select(table).where(table.source_id == source_id).order_by(table.user_id)
+            return [_row(row, feed) for row, feed in db.execute(query)]
+
+    def participant_holdings(self, source_id: int) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Each active participant with a live feed: user id → (email, the mangoes whose
+        partitions their feed reads). One light query (webhook deliveries use it)."""
+        table = ParticipantTable
+        query = (
+            select(table.user_id, table.email, FeedTable.filters)
+            .join(FeedTable, FeedTable.id == table.feed_id)
+            .where(
+                table.source_id == source_id,
+                table.status == ACTIVE,
+                FeedTable.revoked_at.is_(None),
             )
-            return [_row(row) for row in rows]
+        )
+        with self._read() as db:
+            return {
+                user_id: (email, tuple((filters or {}).get(HELD_MANGOES) or ()))
+                for user_id, email, filters in db.execute(query)
+            }
 
     def participant(self, source_id: int, user_id: str) -> ParticipantRow | None:
         with self._read() as db:
             row = _get(db, source_id, user_id)
-            return None if row is None else _row(row)
+            return None if row is None else _row(row, _feed_of(db, row))
 
     def add_participant(
         self,
@@ -132,19 +166,30 @@ class ParticipantQueries(FeedQueries):
             row.status, row.feed_id, row.revoked_at, row.updated_at = ACTIVE, feed_row.id, None, now
             row.token_encrypted = self._box.encrypt({"token": token})
             db.flush()
-            return _row(row), feed_row, token
+            return _row(row, feed_row), feed_row, token
 
     def update_participant(
-        self, source_id: int, user_id: str, *, name: str, email: str, mangoes: Sequence[str]
+        self,
+        source_id: int,
+        user_id: str,
+        *,
+        name: str,
+        email: str,
+        mangoes: Sequence[str],
+        feed_filters: dict[str, Any] | None = None,
     ) -> ParticipantRow:
-        """Keep a participant's new name, email and mangoes (their feed stays as it is)."""
+        """Keep a participant's new name, email and mangoes, and their feed's new
+        `feed_filters` when given (its token and links stay as they are)."""
         with self._write() as db:
             row = _get(db, source_id, user_id)
             if row is None:
                 raise NotFound(f"no participant {user_id} of source {source_id}")
             row.name, row.email, row.mangoes = name, email, list(mangoes)
             row.updated_at = self._clock()
-            return _row(row)
+            feed = _feed_of(db, row)
+            if feed is not None and feed_filters is not None:
+                feed.filters = feed_filters
+            return _row(row, feed)
 
     def revoke_participant(self, source_id: int, user_id: str, status: str) -> ParticipantRow:
         """Revoke the participant's feed (its URLs answer 410, its join links stop working)
@@ -154,13 +199,13 @@ class ParticipantQueries(FeedQueries):
             row = _get(db, source_id, user_id)
             if row is None:
                 raise NotFound(f"no participant {user_id} of source {source_id}")
-            if row.feed_id is not None:
-                feed = _get_feed(db, row.feed_id)
+            feed = _feed_of(db, row)
+            if feed is not None:
                 feed.revoked_at = feed.revoked_at or now
             if row.status == ACTIVE:
                 row.status, row.revoked_at, row.updated_at = status, now, now
             row.token_encrypted = None  # a revoked feed's links are of no use to anyone
-            return _row(row)
+            return _row(row, feed)
 
     def participant_token(self, participant: ParticipantRow) -> str | None:
         """The raw token of an active participant's feed (None when revoked, or when it was

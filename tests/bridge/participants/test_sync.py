@@ -44,8 +44,15 @@ def test_an_api_sync_creates_one_feed_per_participant_and_a_second_creates_nothi
     assert [row["user_id"] for row in report.skipped] == ["fan-00005"]  # expired before
     assert report.errors == [] and report.revoked == []
     feeds = {feed.id: feed for feed in rig.services.store.list_feeds()}
+    held: dict[str, set[str]] = {}
+    for sub in rig.simulators.tagmango.roster.subscriptions():
+        held.setdefault(sub.user_id, set()).add(sub.mango_id)
     for row in report.created:
-        assert feeds[row["feed_id"]].filters == {"user": row["user_id"], "mangoes": []}
+        assert feeds[row["feed_id"]].filters == {
+            "user": row["user_id"],
+            "mangoes": [],
+            "held_mangoes": sorted(held[row["user_id"]]),
+        }
 
     again = sync_participants(rig.services, "mango")
     assert (again.created, again.updated, again.revoked) == ([], [], [])
