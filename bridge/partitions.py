@@ -12,6 +12,11 @@ request or two, and every holder's feed shows the change within seconds; the par
 own query, which alone finds their 1:1 calls, follows on its schedule. Where two partitions
 hold one occurrence the feed shows the newer version (bridge.store.archive aligns SEQUENCE
 across partitions).
+
+A mango's partition lists every call of the mango, other participants' 1:1 calls included, so
+a holder's feed takes from it only what `holder_sees`: the calls their own query listed too,
+and calls for every holder (`Session.group_call`). A call of unknown kind waits for their own
+query: never a stranger's 1:1 call in someone's calendar.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from feeds.model import SourceKind
+from feeds.model import Session, SourceKind
 
 MAX_PARTITION_KEY = 255  # fetch_states.partition_key
 # The filter naming the mangoes a participant holds (a feed's extra partitions, see above).
@@ -85,3 +90,24 @@ def feed_partitions(source_id: int, kind: str, filters: Mapping[str, Any]) -> li
         return [own]
     held = sorted(set(filters.get(HELD_MANGOES) or ()))
     return [own, *(Partition(source_id, None, (mango,)) for mango in held)]
+
+
+def split_held(
+    filters: Mapping[str, Any], partitions: list[Partition]
+) -> tuple[list[Partition], list[Partition]]:
+    """A feed's partitions as (its own queries, the partitions of the mangoes it holds)."""
+    held_mangoes = set(filters.get(HELD_MANGOES) or ())
+    if not filters.get("user") or filters.get("mangoes") or not held_mangoes:
+        return partitions, []
+    held = [
+        p
+        for p in partitions
+        if p.user is None and len(p.mangoes) == 1 and p.mangoes[0] in held_mangoes
+    ]
+    return [p for p in partitions if p not in held], held
+
+
+def holder_sees(session: Session, own_ids: set[str]) -> bool:
+    """Whether a session from a held mango's partition belongs in the holder's feed, given the
+    upstream ids of the sessions their own query listed."""
+    return session.upstream_id in own_ids or session.group_call is True

@@ -32,7 +32,7 @@ from bridge.jobs.requests import Priority, RefreshRequests
 from bridge.jobs.schedule import TOMBSTONE_GRACE, wants_refresh
 from bridge.links import JoinLinks
 from bridge.metrics import Metrics
-from bridge.partitions import Partition, feed_partitions
+from bridge.partitions import Partition, feed_partitions, holder_sees, split_held
 from bridge.settings import Settings
 from bridge.signing import JoinSigner
 from bridge.store import FeedRow, FetchState, Store
@@ -258,9 +258,16 @@ class FeedRenderer:
     ) -> list[Session]:
         start = now - timedelta(days=feed.history_days)
         end = now + timedelta(days=feed.horizon_days)
+        own, held = split_held(feed.filters, list(partitions))
+        found = self.store.archived_sessions(own, start, end)
+        if held:  # a participant's feed (bridge/partitions.py)
+            own_ids = {session.upstream_id for session in found}
+            shared = self.store.archived_sessions(held, start, end)
+            found += [session for session in shared if holder_sees(session, own_ids)]
+            found.sort(key=lambda session: (session.start, session.upstream_id))
         return [
             session
-            for session in self.store.archived_sessions(list(partitions), start, end)
+            for session in found
             if not (session.cancelled and session.end < now - TOMBSTONE_GRACE)
         ]
 

@@ -127,6 +127,8 @@ class Session:
     timezone: str | None = None
     # The replay of a session that has ended (TagMango's webinar.completed.all webhook).
     recording_url: str | None = None
+    # TagMango: a call for every holder of its mango (True), a 1:1 call (False), or not said.
+    group_call: bool | None = None
     sequence: int = 0
     changed_at: datetime | None = None
 

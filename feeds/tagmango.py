@@ -109,6 +109,12 @@ def parse_page(body: Any, source_name: str) -> ParsedPage:
     )
 
 
+# `videocallType` values read as a call for every holder of its mango, or for one person. Only
+# "onetoone" is documented (an example); the rest are guesses, and any other value is unknown.
+GROUP_CALL_TYPES = frozenset({"group", "groupcall", "webinar"})
+ONE_TO_ONE_TYPES = frozenset({"onetoone", "1to1", "11", "oneonone", "1on1", "personal"})
+
+
 def parse_call(
     record: Any,
     source_name: str,
@@ -170,7 +176,21 @@ def parse_call(
         product_id=optional(mango.get("_id"), "mango._id") or mango_id,
         product_title=mango_title,
         timezone=_timezone(record),
+        group_call=group_call(optional(record.get("videocallType"), "videocallType")),
     )
+
+
+def group_call(videocall_type: str | None) -> bool | None:
+    """Whether `videocallType` says every holder of the call's mango attends (True), that it
+    is a 1:1 call (False), or neither (None: the enum is not documented)."""
+    if videocall_type is None:
+        return None
+    kind = "".join(ch for ch in videocall_type.lower() if ch.isalnum())
+    if kind in GROUP_CALL_TYPES:
+        return True
+    if kind in ONE_TO_ONE_TYPES:
+        return False
+    return None
 
 
 def _unwrap(body: Any) -> Mapping[str, Any]:

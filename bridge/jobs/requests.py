@@ -26,6 +26,7 @@ class Priority(IntEnum):
 
     IDLE = 0  # due by the schedule, nobody polls it
     POLLED = 10  # due by the schedule, subscribers read it
+    PROVISIONED = 12  # made in bulk (a participant sync): below webhooks, which must not wait
     WEBHOOK = 15  # upstream said the source changed
     READER = 20  # a subscriber is reading stale or missing data now
     NEW_FEED = 30  # a feed was just created: its first subscriber is about to come

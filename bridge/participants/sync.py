@@ -196,7 +196,7 @@ def _reconcile(
         mangoes=member.mangoes,
         feed=spec,
     )
-    app.feeds.prepare(feed, priority=Priority.NEW_FEED)
+    app.feeds.prepare(feed, priority=Priority.PROVISIONED)
     links = FeedLinks.for_token(app.settings.public_url, token)
     report.created.append({**who, "feed_id": feed.id, **vars(links)})
 
@@ -217,7 +217,7 @@ def _update(
     )
     feed = app.store.feed(known.feed_id) if filters is not None and known.feed_id else None
     if feed is not None:
-        app.feeds.prepare(feed, priority=Priority.NEW_FEED)
+        app.feeds.prepare(feed, priority=Priority.PROVISIONED)
 
 
 def _held_mangoes(source: SourceRow, member: Member) -> tuple[str, ...]:

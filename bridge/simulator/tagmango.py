@@ -348,7 +348,7 @@ class TagMangoSimulator:
             and (
                 user is None
                 or user in call.participants
-                or self.roster.subscribed(user, call.mango_id)
+                or (not call.one_to_one and self.roster.subscribed(user, call.mango_id))
             )
         ]
         local = timedelta(minutes=offset)
@@ -402,7 +402,7 @@ class TagMangoSimulator:
             "toTime": iso_ms(call.end),
             "fromTime": iso_ms(call.start),
             "status": call.status,
-            "videocallType": "group",
+            "videocallType": "onetoone" if call.one_to_one else "group",
             "ongoingCallType": "workshop",
             "platform": call.platform,
             "whitelabelHost": DEMO_HOST,

@@ -49,7 +49,9 @@ MANGOES = (
 
 @dataclass(frozen=True)
 class SimCall:
-    """One video call as the simulator stores it (times in UTC)."""
+    """One video call as the simulator stores it (times in UTC). A `one_to_one` call is
+    listed (`videocallType` "onetoone") for the creator and, under the `user` filter, only for
+    its `participants`; any other call also for every holder of its mango."""
 
     id: str
     title: str
@@ -62,6 +64,7 @@ class SimCall:
     participants: tuple[str, ...] = ()
     platform: str = "zoom"
     timezone_name: str | None = None
+    one_to_one: bool = False
 
 
 def iso_ms(instant: datetime) -> str:

@@ -11,8 +11,10 @@ Rules (docs/architecture.md, *Identity, history and cancellations*):
 - one occurrence's sequence is comparable across the partitions of its source, because a feed
   may read several (a participant's own query and the mangoes they hold) and shows the
   version with the highest: a version new to a partition, or changed in it, takes the
-  sequence of another partition's version that shows the same, else one more than any
-  partition gave the occurrence (`_aligned_sequence`), and never less than its own before;
+  highest sequence any partition gave the occurrence when that version shows the same, else
+  one more, and never less than its own before plus one (`_Sequences`, kept per occurrence
+  in one row, so a merge reads one row per changed occurrence however many partitions hold
+  it);
 - an archived occurrence starting inside the fetched window that upstream no longer lists
   → vanished; when it is still upcoming it becomes cancelled (sequence + 1), when it has
   started it is kept as it was, for history;
@@ -49,13 +51,13 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DbSession
 
 from feeds.model import Session, Status
 
 from .rows import ArchiveChange, ChangeKind, MergeResult, StoreError
-from .tables import ArchivedSessionTable
+from .tables import ArchivedSessionTable, OccurrenceSequenceTable
 
 # A replay link counts: clients that only look at SEQUENCE would never show it otherwise.
 SIGNIFICANT_FIELDS = ("start", "end", "title", "status", "meeting_url", "recording_url")
@@ -203,50 +205,73 @@ def _shown_as_upcoming(row: ArchivedSessionTable, now: datetime) -> bool:
     return row.vanished_at is None or row.vanished_at < row.start_at
 
 
-# Per upstream id, the (sequence, what a calendar shows) of its versions in other partitions.
-_Versions = dict[str, list[tuple[int, tuple[Any, ...]]]]
+def _shown_hash(content: dict[str, Any]) -> str:
+    """A hash of what a calendar shows of the version (`SIGNIFICANT_FIELDS`)."""
+    return content_hash({name: content.get(name) for name in SIGNIFICANT_FIELDS})
 
 
-def _shown(content: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(content.get(name) for name in SIGNIFICANT_FIELDS)
+class _Sequences:
+    """The highest sequence each occurrence has in any partition of the source, and what that
+    version shows (OccurrenceSequenceTable): read once per merge, raised as versions pass it."""
+
+    def __init__(self, db: DbSession, source_id: int, upstream_ids: Sequence[str]) -> None:
+        self.db, self.source_id = db, source_id
+        table = OccurrenceSequenceTable
+        self.rows: dict[str, OccurrenceSequenceTable] = {}
+        for offset in range(0, len(upstream_ids), _LOOKUP_CHUNK):
+            chunk = upstream_ids[offset : offset + _LOOKUP_CHUNK]
+            query = select(table).where(table.source_id == source_id, table.upstream_id.in_(chunk))
+            self.rows.update((row.upstream_id, row) for row in db.scalars(query))
+
+    def next(self, upstream_id: str, own: int | None, content: dict[str, Any]) -> int:
+        """The sequence of a version that is new to its partition (`own` None) or changed in
+        what it shows: the highest one's if it shows the same, else one more; never below
+        `own` + 1."""
+        shown = _shown_hash(content)
+        row = self.rows.get(upstream_id)
+        if row is None:
+            sequence = 0 if own is None else own + 1
+            row = OccurrenceSequenceTable(
+                source_id=self.source_id, upstream_id=upstream_id, sequence=-1, shown_hash=""
+            )
+            self.db.add(row)
+            self.rows[upstream_id] = row
+        else:
+            highest = row.sequence if row.shown_hash == shown else row.sequence + 1
+            sequence = highest if own is None else max(highest, own + 1)
+        if sequence > row.sequence:
+            row.sequence, row.shown_hash = sequence, shown
+        return sequence
 
 
-def _versions_elsewhere(
-    db: DbSession, partition: tuple[int, str], upstream_ids: Sequence[str]
-) -> _Versions:
-    """The versions other partitions of the source hold of these occurrences."""
-    table = ArchivedSessionTable
-    source_id, partition_key = partition
-    found: _Versions = {}
-    for offset in range(0, len(upstream_ids), _LOOKUP_CHUNK):
-        chunk = upstream_ids[offset : offset + _LOOKUP_CHUNK]
-        query = select(table.upstream_id, table.sequence, table.content).where(
-            table.source_id == source_id,
-            table.upstream_id.in_(chunk),
-            table.partition_key != partition_key,
-        )
-        for upstream_id, sequence, content in db.execute(query):
-            found.setdefault(upstream_id, []).append((sequence, _shown(content)))
-    return found
+def forget_sequences(db: DbSession, occurrences: Iterable[tuple[int, str]]) -> None:
+    """Forget the sequence rows of these (source id, upstream id) that no partition holds
+    any more (after a prune of the archive)."""
+    by_source: dict[int, list[str]] = {}
+    for source_id, upstream_id in sorted(set(occurrences)):
+        by_source.setdefault(source_id, []).append(upstream_id)
+    archive, sequences = ArchivedSessionTable, OccurrenceSequenceTable
+    for source_id, upstream_ids in by_source.items():
+        for offset in range(0, len(upstream_ids), _LOOKUP_CHUNK):
+            chunk = upstream_ids[offset : offset + _LOOKUP_CHUNK]
+            held = select(archive.upstream_id).where(
+                archive.source_id == source_id, archive.upstream_id.in_(chunk)
+            )
+            kept = set(db.scalars(held.distinct()))
+            gone = [upstream_id for upstream_id in chunk if upstream_id not in kept]
+            if gone:
+                db.execute(
+                    delete(sequences).where(
+                        sequences.source_id == source_id, sequences.upstream_id.in_(gone)
+                    )
+                )
 
 
-def _aligned_sequence(
-    own: int | None, content: dict[str, Any], elsewhere: Iterable[tuple[int, tuple[Any, ...]]]
-) -> int:
-    """The sequence of a version that is new (`own` None) or changed in what it shows."""
-    elsewhere = list(elsewhere)
-    shown = _shown(content)
-    same = [sequence for sequence, other in elsewhere if other == shown]
-    highest = max((sequence for sequence, _ in elsewhere), default=-1)
-    aligned = max(same) if same else highest + 1
-    return aligned if own is None else max(aligned, own + 1)
-
-
-def _cancel(row: ArchivedSessionTable, now: datetime, elsewhere: _Versions) -> None:
+def _cancel(row: ArchivedSessionTable, now: datetime, sequences: _Sequences) -> None:
     archived = session_from_content(row.content)
     content = session_content(dataclasses.replace(archived, status=Status.CANCELLED))
     _store_content(row, content, content_hash(content))
-    row.sequence = _aligned_sequence(row.sequence, content, elsewhere.get(row.upstream_id, ()))
+    row.sequence = sequences.next(row.upstream_id, row.sequence, content)
     row.last_changed_at = now
 
 
@@ -287,7 +312,7 @@ def merge_into_archive(
         if (row := rows.get(upstream_id)) is None
         or (row.content_hash != digest and _significant_change(row.content, content))
     ]
-    elsewhere = _versions_elsewhere(db, partition, resequenced + vanishing)
+    sequences = _Sequences(db, partition[0], resequenced + vanishing)
 
     def log(row: ArchivedSessionTable, kind: ChangeKind) -> None:
         changes.append(ArchiveChange(row.upstream_id, kind, row.start_at, row.end_at))
@@ -299,7 +324,7 @@ def merge_into_archive(
                 source_id=partition[0],
                 partition_key=partition[1],
                 upstream_id=upstream_id,
-                sequence=_aligned_sequence(None, content, elsewhere.get(upstream_id, ())),
+                sequence=sequences.next(upstream_id, None, content),
                 first_seen_at=now,
                 last_changed_at=now,
                 last_seen_at=now,
@@ -315,9 +340,7 @@ def merge_into_archive(
         else:
             if row.content_hash != digest:
                 if _significant_change(row.content, content):
-                    row.sequence = _aligned_sequence(
-                        row.sequence, content, elsewhere.get(upstream_id, ())
-                    )
+                    row.sequence = sequences.next(upstream_id, row.sequence, content)
                 _store_content(row, content, digest)
                 row.last_changed_at = now
             counts["restored" if reappeared else "changed"] += 1
@@ -342,7 +365,7 @@ def merge_into_archive(
             held_until.append(hold_ends)
             continue
         row.vanished_at = missing_since
-        _cancel(row, now, elsewhere)
+        _cancel(row, now, sequences)
         counts["vanished"] += 1
         log(row, ChangeKind.CANCELLED)
     for upstream_id, row in in_window.items():

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 
+from .archive import forget_sequences
 from .base import StoreBase
 from .rows import ArchiveChange, ChangeKind, PartitionLike, StoreError, partition_of
 from .tables import ArchivedSessionTable, ChangeCounterTable, ChangeTable
@@ -109,6 +110,7 @@ def prune_changes(db: DbSession, ended_before: datetime, at: datetime) -> int:
             .where(counter.id == 1, counter.pruned_through < pruned)
             .values(pruned_through=pruned)
         )
+    forget_sequences(db, ((source_id, upstream_id) for source_id, _, upstream_id, *_ in gone))
     by_partition: dict[tuple[int, str], list[ArchiveChange]] = {}
     for source_id, key, upstream_id, start, end in gone:
         change = ArchiveChange(upstream_id, ChangeKind.REMOVED, start, end)

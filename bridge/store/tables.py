@@ -212,6 +212,21 @@ class ArchivedSessionTable(Base):
     vanished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class OccurrenceSequenceTable(Base):
+    """Per occurrence of a source, the highest SEQUENCE any partition gave it and a hash of
+    what that version shows, so a merge of one partition can rank its version against all
+    the others in one lookup (bridge.store.archive, *sequence across partitions*)."""
+
+    __tablename__ = "occurrence_sequences"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    upstream_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    shown_hash: Mapped[str] = mapped_column(String(64))
+
+
 class ChangeTable(Base):
     """The change log: what each merge changed in a partition, numbered in commit order.
 

@@ -298,3 +298,25 @@ def test_skipped_calls_are_reported_by_id_so_the_archive_keeps_them() -> None:
     assert [s.upstream_id for s in page.sessions] == ["a" * 24]
     assert page.skipped_ids == {"c" * 24}
     assert page.unidentified == 2  # an `_id` of the wrong type, and a record that is no object
+
+
+@pytest.mark.parametrize(
+    ("videocall_type", "expected"),
+    [
+        ("onetoone", False),
+        ("ONE_TO_ONE", False),
+        ("1:1", False),
+        ("group", True),
+        ("Webinar", True),
+        ("workshop", None),  # not said: a participant's own query decides (bridge/partitions.py)
+        (None, None),
+        (7, None),
+    ],
+)
+def test_videocall_type_says_whether_every_holder_of_the_mango_attends(
+    videocall_type: Any, expected: bool | None
+) -> None:
+    record = call(videocallType=videocall_type)
+    if videocall_type is None:
+        del record["videocallType"]
+    assert parse_call(record, "tm", []).group_call is expected

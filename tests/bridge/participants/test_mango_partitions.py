@@ -215,3 +215,47 @@ def test_a_feed_revoked_by_hand_is_listed_so_and_not_made_again(rig: Rig) -> Non
     assert again.created == [] and again.revoked == []
     (skipped,) = [s for s in again.skipped if s["user_id"] == row["user_id"]]
     assert "revoked by hand" in skipped["reason"]
+
+
+def test_another_participants_one_to_one_call_never_shows_in_a_holders_feed(rig: Rig) -> None:
+    """The mango's partition lists every call of the mango, 1:1 calls included; a holder's
+    feed takes from it only group calls and the calls their own query listed."""
+    held = holdings(rig)
+    asha, ravi = sorted(u for u, m in held.items() if FOUNDERS in m)[:2]
+    tagmango = rig.simulators.tagmango
+    start = NOW + timedelta(days=3)
+    one_to_one = SimCall(
+        "a1b2c3d4e5f6a7b8c9d0e1f2",
+        f"1:1 with {asha}",
+        start,
+        start + timedelta(minutes=30),
+        mango_id=FOUNDERS,
+        participants=(asha,),
+        one_to_one=True,
+    )
+    tagmango.add_call(one_to_one)
+    report = sync_participants(rig.services, "mango")
+    links = {row["user_id"]: row["ics_url"] for row in report.created}
+    source = rig.services.store.source_by_name("mango")
+    mango_partition = Partition(source.id, None, (FOUNDERS,))
+    window = (NOW, NOW + timedelta(days=30))
+    listed = rig.services.store.archived_sessions([mango_partition], *window)
+    assert one_to_one.id in {s.upstream_id for s in listed}  # the creator-wide list has it
+    assert one_to_one.id in events_by_id(rig, links[asha], validate=True)
+    assert one_to_one.id not in events_by_id(rig, links[ravi], validate=True)
+
+    # A new group call shows at once through the mango's partition; a new call of a kind
+    # TagMango does not say waits for the holder's own query.
+    group = replace(one_to_one, id="b1b2c3d4e5f6a7b8c9d0e1f2", title="Group Q&A", one_to_one=False)
+    unsaid = replace(group, id="c1b2c3d4e5f6a7b8c9d0e1f2", title="Mystery call")
+    tagmango.add_call(group)
+    tagmango.add_call(unsaid)
+    tagmango.corrupt_call(unsaid.id, videocallType="mystery")
+    rig.clock.now = NOW + timedelta(minutes=1)
+    deliver(rig, {"event": CREATED, "email": "x@example.org", "mangoes": FOUNDERS})
+    time.sleep(bridge.rendering.STATE_MAX_AGE)
+    events = events_by_id(rig, links[ravi])
+    assert group.id in events and unsaid.id not in events
+    rig.services.refreshes.request(Partition(source.id, ravi), force=True)  # their own query
+    time.sleep(bridge.rendering.STATE_MAX_AGE)
+    assert unsaid.id in events_by_id(rig, links[ravi])

@@ -81,6 +81,7 @@ def every_field_session() -> Session:
         product_title="Course",
         timezone="Asia/Kolkata",
         recording_url="https://academy.example.com/replay/9",
+        group_call=False,
         sequence=4,
         changed_at=NOW,
     )
@@ -284,9 +285,10 @@ def test_one_occurrence_has_one_sequence_across_the_partitions(store: Store, sou
     assert archived(store, mango)["x"].status is Status.CANCELLED
     other = Partition(source, "user=ravi")
     merge(store, other, [call("x", 5, title="E")], now=later + timedelta(minutes=4))
-    assert archived(store, other)["x"].sequence == 4  # shows what asha's version shows
-    merge(store, other, [call("x", 5, title="F")], now=later + timedelta(minutes=5))
-    assert archived(store, other)["x"].sequence == 6  # never below any partition's
+    assert archived(store, other)["x"].sequence == 6  # the newest read ranks above the rest
+    merge(store, other, [call("x", 5, title="E")], now=later + timedelta(minutes=5))
+    assert archived(store, other)["x"].sequence == 6
+    assert archived(store, mango)["x"].sequence == 5
 
 
 def test_merge_result_says_whether_anything_changed() -> None:
@@ -379,3 +381,15 @@ def test_concurrent_merges_of_one_source_do_not_corrupt_it(store: Store, source:
     sessions = archived(store, source)
     assert sorted(sessions) == sorted(f"s{i}" for i in range(12))
     assert all(s.title == "version 0" and s.status is Status.CONFIRMED for s in sessions.values())
+
+
+def test_pruning_forgets_the_sequence_of_an_occurrence_no_partition_holds(
+    store: Store, source: int
+) -> None:
+    own, mango = Partition(source, "user=asha"), Partition(source, "mangoes=m1")
+    merge(store, own, [call("old", -30, title="A")], now=NOW - timedelta(days=2))
+    merge(store, own, [call("old", -30, title="B")], now=NOW - timedelta(days=2))
+    store.prune_archive(NOW)
+    assert archived(store, own) == {}
+    merge(store, mango, [call("old", -30, title="C")], now=NOW)
+    assert archived(store, mango)["old"].sequence == 0  # a fresh start, not 2
