@@ -113,12 +113,14 @@ def redis_queue() -> Iterator[str | None]:
 
 @dataclass(frozen=True)
 class Arrival:
-    """A request the upstream received: when (`time.time()`), its answer, `user` and `page`."""
+    """A request the upstream received: when (`time.time()`), its answer, `user` and `page`,
+    and its path."""
 
     at: float
     status: int
     user: str | None
     page: str | None
+    path: str = ""
 
 
 class Upstream:
@@ -156,7 +158,13 @@ class Upstream:
         )
         with self._lock:
             self._arrivals.append(
-                Arrival(arrived, status[0] if status else 0, query.get("user"), query.get("page"))
+                Arrival(
+                    arrived,
+                    status[0] if status else 0,
+                    query.get("user"),
+                    query.get("page"),
+                    environ.get("PATH_INFO", ""),
+                )
             )
         return body
 
@@ -178,11 +186,13 @@ class Upstream:
 
 @contextmanager
 def upstream(
-    calls: Iterable[SimCall], api_key: str, hang_seconds: float = 45.0
+    calls: Iterable[SimCall], api_key: str, hang_seconds: float = 45.0, **simulator_options: Any
 ) -> Iterator[Upstream]:
-    """An `Upstream` on a loopback port holding `calls` for the key `api_key`."""
+    """An `Upstream` on a loopback port holding `calls` for the key `api_key` (and
+    `simulator_options` for TagMangoSimulator, such as its subscriptions)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    recorder = Upstream(TagMangoSimulator(calls, api_keys={api_key: DEMO_HOST}), hang_seconds)
+    simulator = TagMangoSimulator(calls, api_keys={api_key: DEMO_HOST}, **simulator_options)
+    recorder = Upstream(simulator, hang_seconds)
     recorder.server = start_server(recorder)
     try:
         yield recorder
