@@ -44,6 +44,7 @@ TABLES = {
     "push_targets",
     "push_objects",
     "participants",
+    "participant_syncs",
 }
 
 
