@@ -6,6 +6,7 @@ recorded and retried with backoff, revoking nobody. The clock is injected throug
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -162,6 +163,30 @@ def test_the_job_creates_the_feeds_of_new_subscribers_and_revokes_expired_ones(
     assert row.last == SyncCounts(created=1, revoked=1)
     assert (row.last_run_at, row.next_due_at) == (NOW + DAY, NOW + 2 * DAY)
     assert rig.services.participant_syncs.sweep() == 0
+
+
+def test_a_running_worker_syncs_a_due_source_on_its_own(tmp_path: Path) -> None:
+    with make_rig(tmp_path, subscribers=6, immediate=False) as rig:
+        api_sync(rig)
+        roster = rig.simulators.tagmango.roster
+        template = roster.active_users()["fan-00001"]
+        roster.add(
+            SimSubscription(
+                "fan-late", "Lola Late", "lola@example.org", template.mango_id,
+                NOW, NOW + timedelta(days=90),
+            )
+        )  # fmt: skip
+        rig.clock.advance(hours=24)
+        rig.services.jobs.start()  # job threads and the scheduler's sweeps, as `serve` runs
+        try:
+            deadline = time.monotonic() + 30
+            while "fan-late" not in active(rig) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            rig.services.jobs.stop()
+        assert "fan-late" in active(rig)
+        row = schedule(rig)
+        assert row.last == SyncCounts(created=1) and row.next_due_at == rig.clock.now + DAY
 
 
 def test_an_upstream_failure_is_recorded_and_retried_with_backoff_revoking_nobody(
