@@ -23,6 +23,7 @@ from bridge.errors import OperationError
 from bridge.jobs.requests import Priority
 from bridge.store import SourceRow, Store
 from bridge.store.participant_sync_queries import ParticipantSyncRow, SyncCounts
+from bridge.upstream.errors import UpstreamError
 
 if TYPE_CHECKING:
     from bridge.participants.sync import SyncReport
@@ -117,7 +118,7 @@ def _run(app: Services, source_id: int) -> ParticipantSyncRow | None:
             source.name,
             delay,
             error,
-            exc_info=not isinstance(error, OperationError),
+            exc_info=not isinstance(error, (OperationError, UpstreamError)),  # expected ones
         )
         return app.store.finish_participant_sync(
             source_id, at, at + delay, error=str(error) or type(error).__name__
