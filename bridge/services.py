@@ -22,6 +22,7 @@ from bridge.jobs.requests import RefreshRequests
 from bridge.jobs.runner import JobRunner
 from bridge.jobs.schedule import POLLED_WITHIN, Scheduler
 from bridge.metrics import Metrics
+from bridge.participants.schedule import ParticipantSyncSweep, run_scheduled_sync
 from bridge.partitions import Partition
 from bridge.push.pusher import Pusher
 from bridge.push.triggers import PushTriggers
@@ -59,6 +60,7 @@ class Services:
     jobs: JobRunner
     pusher: Pusher
     pushes: PushTriggers
+    participant_syncs: ParticipantSyncSweep
 
 
 def build_services(
@@ -93,8 +95,14 @@ def build_services(
     def run_push(target_id: int) -> bool:
         return pusher.run_job(target_id)
 
+    def run_participant_sync(source_id: int) -> None:
+        run_scheduled_sync(built, source_id)
+
     queue = JobQueue(
-        IMMEDIATE if immediate_jobs else settings.queue_location, run_refresh, run_push
+        IMMEDIATE if immediate_jobs else settings.queue_location,
+        run_refresh,
+        run_push,
+        run_participant_sync,
     )
     refreshes = RefreshRequests(store, queue, clock)
     feeds = FeedRenderer(
@@ -109,14 +117,18 @@ def build_services(
     pusher = Pusher(store, feeds, metrics, fetcher.locks, clock=clock)
     pushes = PushTriggers(store, feeds, queue, clock)
     fetcher.on_change = pushes.after_refresh
-    jobs = JobRunner(queue, Scheduler(store, refreshes, clock, also=[pushes.sweep]))
+    participant_syncs = ParticipantSyncSweep(store, queue, clock)
+    jobs = JobRunner(
+        queue,
+        Scheduler(store, refreshes, clock, also=[pushes.sweep, participant_syncs.sweep]),
+    )
     _watch_schedule(metrics, store, queue, clock)
     metrics.watch(
         "calbridge_push_targets_failing",
         "Push targets whose last push failed.",
         store.failing_push_targets,
     )
-    return Services(
+    built = Services(
         settings=settings,
         store=store,
         metrics=metrics,
@@ -129,7 +141,9 @@ def build_services(
         jobs=jobs,
         pusher=pusher,
         pushes=pushes,
+        participant_syncs=participant_syncs,
     )
+    return built
 
 
 def uid_domain(store: Store, settings: Settings) -> str:

@@ -1,5 +1,5 @@
-"""The job queue: a Huey instance chosen by CALBRIDGE_QUEUE_URL, and the refresh and push
-tasks on it.
+"""The job queue: a Huey instance chosen by CALBRIDGE_QUEUE_URL, and the refresh, push and
+participant-sync tasks on it.
 
 - default (empty) or `sqlite:///path`: `SqliteHuey`, a file in the instance folder: the
   embedded mode needs nothing else installed or started;
@@ -33,6 +33,7 @@ IMMEDIATE = "immediate"
 QUEUE_NAME = "calbridge"
 REFRESH_TASK = "calbridge.refresh_partition"
 PUSH_TASK = "calbridge.push_target"
+PARTICIPANT_SYNC_TASK = "calbridge.participant_sync"
 # A forced refresh that found the partition busy runs again this much later (and so does a
 # push that found another push of its target running: it may have rendered older data).
 BUSY_RETRY_SECONDS = 1.0
@@ -54,23 +55,28 @@ def open_huey(url: str) -> Huey:
 
 
 class JobQueue:
-    """The refresh and push tasks on this process's Huey instance; `run_refresh` and
-    `run_push` are the job bodies (each returns False to have its job run again shortly)."""
+    """The refresh, push and participant-sync tasks on this process's Huey instance;
+    `run_refresh` and `run_push` are job bodies that return False to have their job run
+    again shortly; `run_participant_sync` records its own outcome and retries (see
+    bridge.participants.schedule)."""
 
     def __init__(
         self,
         url: str,
         run_refresh: Callable[[Partition], bool],
         run_push: Callable[[int], bool] | None = None,
+        run_participant_sync: Callable[[int], None] | None = None,
     ) -> None:
         self.url = url
         self.run_refresh = run_refresh
         self.run_push = run_push
+        self.run_participant_sync = run_participant_sync
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._huey: Huey | None = None
         self._task: TaskWrapper | None = None
         self._push_task: TaskWrapper | None = None
+        self._participant_sync_task: TaskWrapper | None = None
 
     @property
     def huey(self) -> Huey:
@@ -82,6 +88,9 @@ class JobQueue:
                 self._huey = open_huey(self.url)
                 self._task = self._huey.task(name=REFRESH_TASK)(self._refresh_task)
                 self._push_task = self._huey.task(name=PUSH_TASK)(self._push_target_task)
+                self._participant_sync_task = self._huey.task(name=PARTICIPANT_SYNC_TASK)(
+                    self._participant_sync_task_body
+                )
                 self._pid = os.getpid()
             return self._huey, self._task
 
@@ -105,6 +114,19 @@ class JobQueue:
         huey, _ = self._opened()
         assert self._push_task is not None
         huey.enqueue(self._push_task.s(target_id, priority=priority))
+
+    def _participant_sync_task_body(self, source_id: int) -> None:
+        if self.run_participant_sync is None:
+            return
+        try:
+            self.run_participant_sync(source_id)
+        except Exception:  # the body records its own failures; nothing may end the worker
+            log.exception("participant sync of source %s failed", source_id)
+
+    def enqueue_participant_sync(self, source_id: int, priority: int) -> None:
+        huey, _ = self._opened()
+        assert self._participant_sync_task is not None
+        huey.enqueue(self._participant_sync_task.s(source_id, priority=priority))
 
     def describe(self) -> str:
         """The queue's backend and location, without credentials (for logs and banners)."""

@@ -96,7 +96,7 @@ class Scheduler:
         self.store = store
         self.requests = requests
         self.clock = clock
-        self.also = tuple(also)  # other sweeps run with this one (bridge.push's due pushes)
+        self.also = tuple(also)  # other sweeps run with this one (due pushes, participant syncs)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

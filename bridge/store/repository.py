@@ -21,6 +21,7 @@ from .change_log import ChangeLogQueries, log_changes, prune_changes
 from .feed_queries import FeedQueries
 from .instance_queries import InstanceQueries
 from .participant_queries import ParticipantQueries
+from .participant_sync_queries import ParticipantSyncQueries
 from .push_queries import PushQueries
 from .rows import MergeResult, NotFound, PartitionLike, StoreError, partition_of
 from .schedule_queries import ScheduleQueries
@@ -31,6 +32,7 @@ from .webhook_queries import WebhookQueries
 
 class Store(
     ParticipantQueries,
+    ParticipantSyncQueries,
     SourceQueries,
     FeedQueries,
     ScheduleQueries,
@@ -40,8 +42,8 @@ class Store(
     InstanceQueries,
     PushQueries,
 ):
-    """Sources, feeds, share links, the session archive, upstream tokens, rendered feeds and
-    push targets."""
+    """Sources, feeds, share links, the session archive, upstream tokens, rendered feeds, push
+    targets, participants and their sync schedule."""
 
     # -- session archive ---------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 Instants are stored in UTC (`UTCDateTime`) on both SQLite and PostgreSQL; secrets appear only
 encrypted (`*_encrypted`) or hashed (`token_hash`).
+
+One module over 400 lines: every table is declared here, so the schema Alembic compares with
+the migrations is read in one place.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -411,3 +415,27 @@ class ParticipantTable(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ParticipantSyncTable(Base):
+    """A source whose participants the workers re-sync from its API roster every
+    `every_hours` (bridge.participants.schedule); `enabled` false: `participants schedule
+    --off`. The counts are those of the last successful sync; `failures` counts the failed
+    ones since, for the retry backoff."""
+
+    __tablename__ = "participant_syncs"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    every_hours: Mapped[int] = mapped_column(Integer)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revoked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.participants.schedule import MAX_EVERY_HOURS
+
 STRING_OR_NULL = {"type": ["string", "null"]}
 PERSON = {
     "user_id": {"type": "string"},
@@ -77,6 +79,47 @@ def schemas(text: Any) -> dict[str, dict[str, Any]]:
                 "notes": {"type": "array", "items": {"type": "string"}},
             },
             "required": ["source", "created", "updated", "revoked", "skipped", "errors"],
+        },
+        "ParticipantScheduleInput": {
+            "type": "object",
+            "description": "Turn the automatic sync from the source's API roster on (every "
+            "every_hours, or its interval so far) or off; not both an interval and off",
+            "properties": {
+                "enabled": {"type": "boolean", "default": True},
+                "every_hours": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_EVERY_HOURS,
+                    "description": "Hours between two automatic syncs",
+                },
+            },
+            "minProperties": 1,
+            "additionalProperties": False,
+        },
+        "ParticipantSchedule": {
+            "type": "object",
+            "properties": {
+                "source": {"type": "string"},
+                "scheduled": {"type": "boolean", "description": "Whether the workers sync it"},
+                "every_hours": {"type": ["integer", "null"]},
+                "next_due_at": {**STRING_OR_NULL, "format": "date-time"},
+                "last_run_at": {**STRING_OR_NULL, "format": "date-time"},
+                "last_success_at": {**STRING_OR_NULL, "format": "date-time"},
+                "last_error": STRING_OR_NULL,
+                "failures": {"type": "integer", "description": "Failed runs in a row"},
+                "last_counts": {
+                    "type": ["object", "null"],
+                    "description": "What the last successful sync changed",
+                    "properties": {
+                        "created": {"type": "integer"},
+                        "updated": {"type": "integer"},
+                        "revoked": {"type": "integer"},
+                        "errors": {"type": "integer"},
+                    },
+                    "required": ["created", "updated", "revoked", "errors"],
+                },
+            },
+            "required": ["source", "scheduled", "every_hours", "next_due_at", "last_error"],
         },
         "ParticipantList": {
             "type": "object",
@@ -153,9 +196,26 @@ def paths(operation: Any, json_content: Any) -> dict[str, dict[str, Any]]:
             "schema": {"type": "boolean", "default": False},
         }
     )
+    show_schedule = operation(
+        "getParticipantSchedule",
+        "The automatic sync of the source's participants from its API roster",
+        ("200", "The schedule and the last run", json_content("ParticipantSchedule")),
+        ["404"],
+        parameters=[SOURCE],
+    )
+    change_schedule = operation(
+        "setParticipantSchedule",
+        "Turn the automatic sync on (with an interval) or off",
+        ("200", "The schedule as it now is", json_content("ParticipantSchedule")),
+        ["404", "422"],
+        body="ParticipantScheduleInput",
+        parameters=[SOURCE],
+        explained={"422": "Both an interval and enabled: false"},
+    )
     return {
         "/participants/{source}": {"get": listing},
         "/participants/{source}/sync": {"post": sync},
+        "/participants/{source}/schedule": {"get": show_schedule, "put": change_schedule},
     }
 
 

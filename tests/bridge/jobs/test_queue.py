@@ -139,3 +139,25 @@ def test_a_queued_push_runs_in_the_worker_threads_and_again_while_busy(tmp_path:
     finally:
         runner.stop()
     assert runs == [7, 7]
+
+
+def test_a_queued_participant_sync_runs_once_and_a_failing_body_ends_no_worker(
+    tmp_path: Path,
+) -> None:
+    runs: list[int] = []
+
+    def run_participant_sync(source_id: int) -> None:
+        runs.append(source_id)
+        if source_id == 3:
+            raise RuntimeError("the database went away")
+
+    queue = JobQueue(f"sqlite:///{tmp_path}/queue.db", lambda _p: True, None, run_participant_sync)
+    runner = JobRunner(queue, _NoSchedule(), threads=1)  # type: ignore[arg-type]
+    runner.start()
+    try:
+        queue.enqueue_participant_sync(3, priority=0)
+        queue.enqueue_participant_sync(4, priority=0)
+        wait_until(lambda: len(runs) == 2)
+    finally:
+        runner.stop()
+    assert runs == [3, 4]  # the failure was logged, not retried, and the worker went on

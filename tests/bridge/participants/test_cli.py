@@ -1,5 +1,6 @@
-"""`calbridge participants sync|list` as an operator runs them: a CSV roster and the simulated
-TagMango roster, JSON and human output, the mail-merge CSV, and clear errors for bad input."""
+"""`calbridge participants sync|list|schedule` as an operator runs them: a CSV roster and the
+simulated TagMango roster, JSON and human output, the mail-merge CSV, the automatic sync's
+schedule, and clear errors for bad input."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -139,11 +140,81 @@ def test_a_sync_from_the_tagmango_roster(env: dict[str, str]) -> None:
     assert one["unchanged"] == 1 and one["revoked"] == []
 
 
+def schedule_json(env: dict[str, str], *args: str) -> dict:
+    code, out, err = run(env, "participants", "schedule", "studio", *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_a_roster_sync_turns_the_schedule_on_and_schedule_changes_or_stops_it(
+    env: dict[str, str],
+) -> None:
+    assert schedule_json(env)["scheduled"] is False
+    code, out, _ = run(env, "participants", "schedule", "studio")
+    assert code == 0 and "not synced automatically" in out
+
+    sync_json(env, "--user", "fan-00002")  # one user: no schedule
+    assert schedule_json(env)["every_hours"] is None
+    report = sync_json(env)
+    assert any("every 24 hours" in note for note in report["notes"])
+    shown = schedule_json(env)
+    assert shown["scheduled"] and shown["every_hours"] == 24
+    last_run = datetime.fromisoformat(shown["last_run_at"])
+    assert datetime.fromisoformat(shown["next_due_at"]) - last_run == timedelta(hours=24)
+    assert shown["last_counts"] == {"created": 4, "updated": 0, "revoked": 0, "errors": 0}
+    code, out, _ = run(env, "participants", "schedule", "studio")
+    assert "automatic participant sync every 24 hours" in out and "4 created" in out
+
+    every = schedule_json(env, "--every", "6")
+    assert every["scheduled"] and every["every_hours"] == 6
+    assert datetime.fromisoformat(every["next_due_at"]) - last_run == timedelta(hours=6)
+    off = schedule_json(env, "--off")
+    assert off["scheduled"] is False and off["next_due_at"] is None and off["every_hours"] == 6
+    code, out, _ = run(env, "participants", "schedule", "studio")
+    assert "automatic participant sync off" in out and "next run" not in out
+    assert schedule_json(env, "--every", "12")["scheduled"]
+
+
+def test_a_csv_sync_schedules_nothing_and_stops_a_schedule(env: dict[str, str]) -> None:
+    sync_json(env, "--csv", "-", stdin=ROSTER)
+    assert schedule_json(env)["scheduled"] is False
+    schedule_json(env, "--every", "24")
+    report = sync_json(env, "--csv", "-", stdin=ROSTER)
+    assert any("now off" in note for note in report["notes"])
+    assert schedule_json(env)["scheduled"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--every", "0"), "0 is not in the range 1<=x<=720"),
+        (("--every", "abc"), "'abc' is not a valid integer range"),
+        (("--every", "721"), "721 is not in the range 1<=x<=720"),
+        (("--every", "5", "--off"), "--every and --off cannot be used together"),
+        (("--bogus",), "No such option '--bogus'"),
+    ],
+)
+def test_bad_schedule_flags_get_a_clear_error_and_exit_code_2(
+    env: dict[str, str], args: tuple, message: str
+) -> None:
+    code, _, err = run(env, "participants", "schedule", "studio", *args)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_every_schedule_option_has_help(env: dict[str, str]) -> None:
+    code, out, _ = run(env, "participants", "schedule", "--help")
+    assert code == 0
+    options = {line.split()[0]: line for line in out.splitlines() if line.startswith("  --")}
+    assert set(options) == {"--every", "--off", "--json"}
+    assert all(len(line.split()) > 2 for line in options.values())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("participants", "sync", "nope"), "no source named 'nope'"),
         (("participants", "list", "nope"), "no source named 'nope'"),
+        (("participants", "schedule", "nope"), "no source named 'nope'"),
         (("participants", "sync", "studio", "--csv", "/no/such.csv"), "cannot read /no/such.csv"),
         (
             ("participants", "sync", "studio", "--csv", "-", "--user", "u"),

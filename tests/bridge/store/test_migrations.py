@@ -45,6 +45,7 @@ TABLES = {
     "push_objects",
     "participants",
     "occurrence_sequences",
+    "participant_syncs",
 }
 
 

@@ -13,6 +13,7 @@ from tests.bridge.participants.support import ADMIN, Rig, make_rig, path_of
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 SYNC = "/api/v1/participants/mango/sync"
+SCHEDULE = "/api/v1/participants/mango/schedule"
 
 
 @pytest.fixture
@@ -49,6 +50,23 @@ def test_a_csv_body_and_a_dry_run(rig: Rig) -> None:
     assert real["created"][0]["ics_url"].startswith("https://cal.example.org/f/")
 
 
+def test_the_schedule_an_api_roster_sync_turns_on_and_its_changes(rig: Rig) -> None:
+    shown = rig.client.get(SCHEDULE, headers=AUTH).get_json()
+    assert shown["scheduled"] is False and shown["every_hours"] is None
+    rig.client.post(SYNC, headers=AUTH)
+    shown = rig.client.get(SCHEDULE, headers=AUTH).get_json()
+    assert shown["scheduled"] and shown["every_hours"] == 24 and shown["last_error"] is None
+    assert shown["next_due_at"] == "2026-03-04T09:30:00+00:00"  # a day after the sync
+    assert shown["last_counts"] == {"created": 5, "updated": 0, "revoked": 0, "errors": 0}
+
+    every = rig.client.put(SCHEDULE, headers=AUTH, json={"every_hours": 6}).get_json()
+    assert every["every_hours"] == 6 and every["next_due_at"] == "2026-03-03T15:30:00+00:00"
+    off = rig.client.put(SCHEDULE, headers=AUTH, json={"enabled": False}).get_json()
+    assert off["scheduled"] is False and off["next_due_at"] is None
+    on = rig.client.put(SCHEDULE, headers=AUTH, json={"enabled": True}).get_json()
+    assert on["scheduled"] and on["every_hours"] == 6
+
+
 def test_one_user(rig: Rig) -> None:
     report = rig.client.post(SYNC, headers=AUTH, json={"users": ["fan-00001"]}).get_json()
     assert [r["user_id"] for r in report["created"]] == ["fan-00001"]
@@ -70,6 +88,14 @@ def test_one_user(rig: Rig) -> None:
         ("get", "/api/v1/participants/mango?format=xml", {"headers": AUTH},
          400, "invalid_request"),
         ("post", SYNC, {"headers": AUTH, "data": "name\nA\n", "content_type": "text/csv"},
+         422, "unprocessable"),
+        ("get", SCHEDULE, {}, 401, "unauthorized"),
+        ("get", "/api/v1/participants/nope/schedule", {"headers": AUTH}, 404, "not_found"),
+        ("put", SCHEDULE, {"headers": AUTH, "json": {}}, 400, "invalid_request"),
+        ("put", SCHEDULE, {"headers": AUTH, "json": {"every_hours": 0}}, 400, "invalid_request"),
+        ("put", SCHEDULE, {"headers": AUTH, "json": {"every_hours": "6"}},
+         400, "invalid_request"),
+        ("put", SCHEDULE, {"headers": AUTH, "json": {"enabled": False, "every_hours": 6}},
          422, "unprocessable"),
     ],
 )  # fmt: skip
