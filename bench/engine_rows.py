@@ -1,5 +1,5 @@
-"""The refresh engine's rows of the suite: outage, instances, partitions, worker-memory,
-webhook, and the CalDAV sync built on it (caldav-sync).
+"""The refresh engine's rows of the suite: outage, instances, partitions, participants,
+worker-memory, webhook, and the CalDAV sync built on it (caldav-sync).
 
 Each `run_<part>(sizes)` runs its bench module at the sizes given and returns (raw result,
 table rows), like the other parts in bench.suite.
@@ -13,6 +13,7 @@ from bench import (
     bench_caldav,
     bench_instances,
     bench_outage,
+    bench_participants,
     bench_partitions,
     bench_webhook,
     bench_worker_memory,
@@ -83,6 +84,28 @@ def run_partitions(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             result,
             target,
             f"{result['workers']}; busiest 10 s: {result['busiest_10s_window']} requests",
+        )
+    ]
+
+
+def run_participants(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
+    target = f"≤ {bench_participants.TARGET_RATIO}; 0 × 429"
+    result = bench_participants.run(sizes.participants)
+    if "skipped" in result:
+        return result, _skipped("participants", result, target)
+    webhook = result["webhook"]
+    return result, [
+        checked_row(
+            "participants",
+            f"{result['participants']:,} participant feeds up to date: {result['seconds']:.1f} s, "
+            f"{result['upstream_requests']:,} requests, {result['too_many_requests']} × 429",
+            f"fewest requests ({result['fewest_requests']:,}) / 12 req/s: "
+            f"{result['floor_seconds']:.1f} s",
+            result,
+            target,
+            f"requests / fewest {result['request_ratio']}; a webhook for a mango reached its "
+            f"holders in {webhook['seconds']} s with {webhook['jobs_queued_at_delivery']:,} "
+            f"jobs queued (≤ {webhook['target_seconds']:.0f} s)",
         )
     ]
 

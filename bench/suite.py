@@ -17,12 +17,15 @@ Parts (each `run_<part>(sizes) -> (raw result, rows)`):
 - instances: upstream requests of 4 calbridge processes vs 1 (bench.bench_instances).
 - partitions: 10,000 partitions of one TagMango key refreshed vs 10,000 / 12 req/s, and the
   429s (bench.bench_partitions; ~16 minutes at full size).
+- participants: 10,000 participant feeds provisioned by a roster sync and brought up to date
+  vs the fewest requests at 12 req/s, the 429s, and a webhook for a mango timed while their
+  reads are queued (bench.bench_participants; ~25 minutes at full size).
 - worker-memory: RSS of a web process after 10,000 distinct feeds vs after 100
   (bench.bench_worker_memory).
 - caldav-sync: bytes and time of an incremental CalDAV sync after one change in a
   1,000-event calendar vs a full .ics GET (bench.bench_caldav).
 
-instances and partitions need PostgreSQL (CALBRIDGE_BENCH_DATABASE_URL or
+instances, partitions and participants need PostgreSQL (CALBRIDGE_BENCH_DATABASE_URL or
 CALBRIDGE_TEST_DATABASE_URL) and use Redis for the queue when it is reachable; without
 PostgreSQL they are skipped.
 """
@@ -47,6 +50,7 @@ from bench.engine_rows import (
     run_caldav,
     run_instances,
     run_outage,
+    run_participants,
     run_partitions,
     run_webhook,
     run_worker_memory,
@@ -63,6 +67,7 @@ PARTS = (
     "outage",
     "instances",
     "partitions",
+    "participants",
     "worker-memory",
     "webhook",
     "caldav-sync",
@@ -92,6 +97,7 @@ class Sizes:
     instances_feeds: int = 6
     instances_seconds: float = 24.0
     partitions: int = 10_000
+    participants: int = 10_000
     worker_memory_feeds: int = 10_000
     worker_memory_first: int = 100
     webhook_rounds: int = 30
@@ -107,7 +113,7 @@ class Sizes:
             memory_sessions=500,
             outage_feeds=2, outage_seconds=3.0, outage_slices=1,
             instances_feeds=2, instances_seconds=5.0,
-            partitions=60,
+            partitions=60, participants=60,
             worker_memory_feeds=100, worker_memory_first=10,
             webhook_rounds=3,
             caldav_events=20, caldav_rounds=1,
@@ -223,6 +229,7 @@ RUNNERS: dict[str, Callable[[Sizes], tuple[dict[str, Any], list[Row]]]] = {
     "outage": run_outage,
     "instances": run_instances,
     "partitions": run_partitions,
+    "participants": run_participants,
     "worker-memory": run_worker_memory,
     "webhook": run_webhook,
     "caldav-sync": run_caldav,

@@ -148,9 +148,10 @@ def partitions_to_refresh(app: Services, source: SourceRow, delivery: Delivery) 
 
     def wanted(partition: Partition) -> bool:
         user = partition.user
-        if user is None or user not in holdings:
+        held = holdings[user][1] if user in holdings else ()
+        if not held:  # not a participant's own query, or one reading no mango's partition
             return may_show(partition.mangoes)
-        return user in attendees and not named.intersection(holdings[user][1])
+        return user in attendees and not named.intersection(held)
 
     return [partition for partition in registered if wanted(partition)]
 

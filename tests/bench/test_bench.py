@@ -299,6 +299,17 @@ def test_partitions_part_refreshes_every_partition_without_429s() -> None:
     assert rows[0].part == "partitions"
 
 
+@needs_postgres
+def test_participants_part_provisions_and_refreshes_every_feed_without_429s() -> None:
+    raw, rows = suite.run_participants(QUICK)
+    _keys(raw, "seconds", "floor_seconds", "ratio", "request_ratio", "webhook")
+    assert raw["participants"] + raw["skipped_inactive"] == QUICK.participants
+    assert raw["partitions"] == raw["participants"] + 2  # and the two mangoes, shared
+    assert raw["too_many_requests"] == 0 and raw["request_ratio"] < 1.2
+    assert raw["webhook"]["outcome"] == "queued"
+    assert rows[0].part == "participants"
+
+
 def test_worker_memory_part_reads_the_web_process_rss() -> None:
     raw, rows = suite.run_worker_memory(QUICK)
     _keys(raw, "rss_first_mb", "rss_all_mb", "ratio", "answers_ok")
@@ -311,7 +322,7 @@ def test_engine_parts_without_postgres_are_skipped_with_the_reason(
 ) -> None:
     for name in ("CALBRIDGE_BENCH_DATABASE_URL", "CALBRIDGE_TEST_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    for run in (suite.run_instances, suite.run_partitions):
+    for run in (suite.run_instances, suite.run_partitions, suite.run_participants):
         _raw, rows = run(QUICK)
         assert rows[0].status == "skipped" and "PostgreSQL" in rows[0].note
 

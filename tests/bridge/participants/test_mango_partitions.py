@@ -184,6 +184,21 @@ def test_which_partitions_a_delivery_refreshes(rig: Rig) -> None:
     # Too little to narrow on: everything, as before.
     assert refreshed({}) == everything
     assert refreshed({"email": email, "mangoes": "Founders' Circle"}) == everything
+    # A participant feed made before feeds read their mangoes' partitions: its own query is
+    # all it has, so it is refreshed as a hand-made one is (until the next sync moves it).
+    participant = services.store.participant(source.id, only_founders)
+    services.store.update_participant(
+        source.id,
+        only_founders,
+        name=participant.name,
+        email=participant.email,
+        mangoes=participant.mangoes,
+        feed_filters={"user": only_founders, "mangoes": []},
+    )
+    assert refreshed({"email": "stranger@example.org", "mangoes": YOGA}) == yoga | {
+        Partition(source.id, only_founders)
+    }
+    assert [r["user_id"] for r in sync_participants(services, "mango").updated] == [only_founders]
 
 
 def test_new_mangoes_move_the_feed_to_their_partitions_and_keep_its_link(rig: Rig) -> None:
