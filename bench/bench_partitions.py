@@ -15,10 +15,10 @@ hardly counts; at small sizes (`--partitions 60`) the burst covers everything an
 says little.
 
 By default each participant's query is answered with one empty page (no calls), which the
-client reads in one request. A page that holds calls costs two: the client cannot tell from
-one page whether `total` counts calls or date groups nor whether the server capped the page,
-so it confirms with page 2 (`plan_next_round`). `--calls 1` gives every participant a call:
-then the row measures that probe too (twice the requests, a ratio near 2.2).
+client reads in one request. `--calls N` gives every participant N calls: a short page whose
+`total` agrees ends the read (`plan_next_round`), so that is one request too. The
+`participants` part (bench.bench_participants) measures the whole path: a roster sync, group
+calls shared through the mangoes' partitions, and pages counted from the data.
 
     python -m bench.bench_partitions [--partitions 10000] [--workers 2] [--threads 8] [--calls 0]
 """

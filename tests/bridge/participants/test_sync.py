@@ -16,6 +16,7 @@ import pytest
 from bridge.operations import OperationError
 from bridge.participants.sync import list_participants, sync_participants
 from bridge.simulator.server import serving
+from bridge.simulator.tagmango_data import SimCall
 from bridge.webhooks import HOOK_PATH
 from feeds.ical_events import session_uid
 from feeds.model import SourceKind
@@ -61,8 +62,26 @@ def test_an_api_sync_creates_one_feed_per_participant_and_a_second_creates_nothi
 
 
 def test_every_participant_feed_expands_to_exactly_the_users_sessions(rig: Rig) -> None:
-    report = sync_participants(rig.services, "mango")
+    """Each feed reads its participant's own query and their mangoes' shared partitions
+    (bridge/partitions.py); together they must give exactly what the `user` filter gives,
+    another participant's 1:1 call (in the mango's partition too) included out."""
     tagmango = rig.simulators.tagmango
+    first = next(c for c in tagmango.calls() if c.start > NOW + timedelta(days=1))
+    holders = sorted(u for u in active_ids(rig) if tagmango.roster.subscribed(u, first.mango_id))
+    for number, user in enumerate(holders[:2]):
+        start = first.start + timedelta(hours=3 + number)
+        tagmango.add_call(
+            SimCall(
+                f"{0x1D1 + number:024x}",
+                f"1:1 with {user}",
+                start,
+                start + timedelta(minutes=30),
+                mango_id=first.mango_id,
+                participants=(user,),
+                one_to_one=True,
+            )
+        )
+    report = sync_participants(rig.services, "mango")
     domain = rig.services.feeds.uid_domain
     for row in report.created:
         user = row["user_id"]
@@ -74,7 +93,10 @@ def test_every_participant_feed_expands_to_exactly_the_users_sessions(rig: Rig) 
         expected = {
             (session_uid(SourceKind.TAGMANGO, call.id, domain), call.start)
             for call in tagmango.calls()
-            if (user in call.participants or tagmango.roster.subscribed(user, call.mango_id))
+            if (
+                user in call.participants
+                or (not call.one_to_one and tagmango.roster.subscribed(user, call.mango_id))
+            )
             and start <= call.start < end
             and call.status not in CANCELLED
         }
