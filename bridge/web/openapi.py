@@ -71,6 +71,7 @@ ERROR_CODES = [
     "not_found",
     "method_not_allowed",
     "conflict",
+    "changes_pruned",
     "unprocessable",
     "upstream_error",
     "feed_unavailable",
