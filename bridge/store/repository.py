@@ -64,7 +64,9 @@ class Store(
         id (the whole source). `skipped_ids` and `unidentified` are the fetch's unreadable
         records (FetchResult's fields of those names): their occurrences are never cancelled.
         Merges of the same source are serialised (row lock on PostgreSQL, BEGIN IMMEDIATE on
-        SQLite), so concurrent refreshes cannot interleave.
+        SQLite), so concurrent refreshes cannot interleave. The row lock is FOR NO KEY UPDATE:
+        it does not hold up rows that merely refer to the source (a participant sync creating
+        thousands of feeds while their partitions are merged).
         """
         source_id, partition_key = partition_of(partition)
         window_start = aware_utc(window_start, "window start")
@@ -75,7 +77,9 @@ class Store(
         sessions = list(sessions)
         with self._write() as db:
             kind = db.scalar(
-                select(SourceTable.kind).where(SourceTable.id == source_id).with_for_update()
+                select(SourceTable.kind)
+                .where(SourceTable.id == source_id)
+                .with_for_update(key_share=True)
             )
             if kind is None:
                 raise NotFound(f"no source with id {source_id}")
