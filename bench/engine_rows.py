@@ -105,7 +105,8 @@ def run_participants(sizes: Sizes) -> tuple[dict[str, Any], list[Row]]:
             target,
             f"requests / fewest {result['request_ratio']}; a webhook for a mango reached its "
             f"holders in {webhook['seconds']} s with {webhook['jobs_queued_at_delivery']:,} "
-            f"jobs queued (≤ {webhook['target_seconds']:.0f} s)",
+            f"jobs queued (target ≤ {webhook['target_seconds']:.0f} s: "
+            f"{'met' if webhook['ok'] else 'MISSED'})",
         )
     ]
 
