@@ -180,7 +180,9 @@ def set_schedule(
     current = app.store.participant_sync(source.id)
     if off:
         if every_hours is not None:
-            raise OperationError("give an interval or turn the schedule off, not both")
+            raise OperationError(
+                "an interval and turning the schedule off cannot go together: give one"
+            )
         return app.store.set_participant_sync(source.id, enabled=False, next_due_at=None)
     if every_hours is None:
         return current

@@ -83,7 +83,7 @@ def schemas(text: Any) -> dict[str, dict[str, Any]]:
         "ParticipantScheduleInput": {
             "type": "object",
             "description": "Turn the automatic sync from the source's API roster on (every "
-            "every_hours, or its interval so far) or off; not both an interval and off",
+            "every_hours, or its interval so far) or off; an interval and off cannot go together",
             "properties": {
                 "enabled": {"type": "boolean", "default": True},
                 "every_hours": {
