@@ -156,11 +156,7 @@ def _requests_needed(api: Upstream, keys: list[tuple[int, str]], now: datetime) 
         if user is None:
             listed = sum(c.mango_id in partition.mangoes for c in calls)
         else:
-            listed = sum(
-                user in c.participants
-                or (not c.one_to_one and simulator.roster.subscribed(user, c.mango_id))
-                for c in calls
-            )
+            listed = sum(simulator.lists_for_user(c, user) for c in calls)
         needed += max(1, math.ceil(listed / PAGE_SIZE))
     return needed
 

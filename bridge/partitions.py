@@ -82,29 +82,31 @@ def partition_for(source_id: int, kind: str, filters: Mapping[str, Any]) -> Part
     return partition
 
 
+def _held_partitions(source_id: int, filters: Mapping[str, Any]) -> list[Partition]:
+    """The partitions of the mangoes a participant's feed holds (a `user`, not narrowed to
+    mangoes); none for any other feed."""
+    if not filters.get("user") or filters.get("mangoes"):
+        return []
+    held = sorted(set(filters.get(HELD_MANGOES) or ()))
+    return [Partition(source_id, None, (mango,)) for mango in held]
+
+
 def feed_partitions(source_id: int, kind: str, filters: Mapping[str, Any]) -> list[Partition]:
     """Every partition a feed with `filters` reads from this source: its own query, then one
-    per held mango when the feed is a participant's (a `user`, not narrowed to mangoes)."""
-    own = partition_for(source_id, kind, filters)
-    if own.user is None or own.mangoes:
-        return [own]
-    held = sorted(set(filters.get(HELD_MANGOES) or ()))
-    return [own, *(Partition(source_id, None, (mango,)) for mango in held)]
+    per held mango when the feed is a participant's."""
+    return [partition_for(source_id, kind, filters), *_held_partitions(source_id, filters)]
 
 
 def split_held(
     filters: Mapping[str, Any], partitions: list[Partition]
 ) -> tuple[list[Partition], list[Partition]]:
     """A feed's partitions as (its own queries, the partitions of the mangoes it holds)."""
-    held_mangoes = set(filters.get(HELD_MANGOES) or ())
-    if not filters.get("user") or filters.get("mangoes") or not held_mangoes:
-        return partitions, []
-    held = [
-        p
-        for p in partitions
-        if p.user is None and len(p.mangoes) == 1 and p.mangoes[0] in held_mangoes
-    ]
-    return [p for p in partitions if p not in held], held
+    held = {
+        h
+        for source_id in {p.source_id for p in partitions}
+        for h in _held_partitions(source_id, filters)
+    }
+    return [p for p in partitions if p not in held], [p for p in partitions if p in held]
 
 
 def holder_sees(session: Session, own_ids: set[str]) -> bool:

@@ -345,11 +345,7 @@ class TagMangoSimulator:
             and (start is None or call.start >= start)
             and (end is None or call.start <= end)  # the end bound is inclusive here
             and (not mangoes or call.mango_id in mangoes)
-            and (
-                user is None
-                or user in call.participants
-                or (not call.one_to_one and self.roster.subscribed(user, call.mango_id))
-            )
+            and (user is None or self.lists_for_user(call, user))
         ]
         local = timedelta(minutes=offset)
         groups: dict[date, list[SimCall]] = {}
@@ -376,6 +372,13 @@ class TagMangoSimulator:
         if empty:
             return self._wrap({"total": max(total, 1), "data": []})
         return self._wrap({"total": total, "data": data})
+
+    def lists_for_user(self, call: SimCall, user: str) -> bool:
+        """Whether the `user` filter lists the call: the user is one of its participants, or
+        holds its mango and it is not someone else's 1:1 call."""
+        return user in call.participants or (
+            not call.one_to_one and self.roster.subscribed(user, call.mango_id)
+        )
 
     def _wrap(self, payload: dict[str, Any]) -> dict[str, Any]:
         if self.envelope == "bare":

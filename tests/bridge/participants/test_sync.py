@@ -93,10 +93,7 @@ def test_every_participant_feed_expands_to_exactly_the_users_sessions(rig: Rig) 
         expected = {
             (session_uid(SourceKind.TAGMANGO, call.id, domain), call.start)
             for call in tagmango.calls()
-            if (
-                user in call.participants
-                or (not call.one_to_one and tagmango.roster.subscribed(user, call.mango_id))
-            )
+            if tagmango.lists_for_user(call, user)
             and start <= call.start < end
             and call.status not in CANCELLED
         }
