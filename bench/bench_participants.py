@@ -35,7 +35,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.bench_partitions import REFERENCE_RATE, TARGET_RATIO, _busiest_window, _progress
+from bench.bench_partitions import REFERENCE_RATE, TARGET_RATIO, busiest_window, partitions_fetched
 from bench.databases import fresh_postgres
 from bench.processes import (
     NEEDS_POSTGRES,
@@ -96,7 +96,7 @@ def run(
         done, latest, webhook = 0, None, None
         while time.time() - started < timeout:
             time.sleep(PROGRESS_EVERY)
-            done, latest = _progress(bridge.services().store)
+            done, latest = partitions_fetched(bridge.services().store)
             if webhook is None and done >= partitions // 2:
                 webhook = _webhook_round(bridge, api, source_id, now)
             if done >= partitions:
@@ -126,7 +126,7 @@ def run(
         "request_ratio": round(len(arrivals) / (needed + roster_requests), 3),
         "roster_requests": roster_requests,
         "too_many_requests": too_many,
-        "busiest_10s_window": _busiest_window(sorted(a.at for a in arrivals if a.status != 429)),
+        "busiest_10s_window": busiest_window(sorted(a.at for a in arrivals if a.status != 429)),
         "webhook": webhook,
         "ratio": round(ratio, 3),
         "target_ratio": TARGET_RATIO,

@@ -50,7 +50,7 @@ REFERENCE_RATE = 12.0  # requests per second the reference assumes
 PROGRESS_EVERY = 1.0
 
 
-def _progress(store: Any) -> tuple[int, datetime | None]:
+def partitions_fetched(store: Any) -> tuple[int, datetime | None]:
     """(partitions with a good fetch, the latest good fetch)."""
     with store._read() as db:
         done, latest = db.execute(
@@ -100,7 +100,7 @@ def run(
         done, latest = 0, None
         while time.time() - started < timeout:
             time.sleep(PROGRESS_EVERY)
-            done, latest = _progress(store)
+            done, latest = partitions_fetched(store)
             if done >= partitions:
                 break
             if any(process.poll() is not None for process in bridge.processes):
@@ -112,7 +112,7 @@ def run(
     first = min(arrival.at for arrival in arrivals)
     too_many = sum(arrival.status == 429 for arrival in arrivals)
     ratio = elapsed / reference
-    busiest = _busiest_window(sorted(a.at for a in arrivals if a.status != 429))
+    busiest = busiest_window(sorted(a.at for a in arrivals if a.status != 429))
     return {
         "partitions": partitions,
         "calls_per_participant": calls,
@@ -132,7 +132,7 @@ def run(
     }
 
 
-def _busiest_window(stamps: list[float], period: float = 10.0) -> int:
+def busiest_window(stamps: list[float], period: float = 10.0) -> int:
     """The most requests answered in any `period` seconds (TagMango allows 120)."""
     busiest, first = 0, 0
     for last, stamp in enumerate(stamps):
